@@ -1,0 +1,69 @@
+"""The pre-upload gate: is this file safe to post exactly as it is?  Read-only.
+
+The same questions the pipeline's final re-check asks of a written file, asked of
+any file: does it carry anything beyond pixels (allowlist), is any face or number
+plate visible, does any policy flag fire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sanitize.config import Settings
+from sanitize.detect.registry import get_detectors
+from sanitize.errors import SanitizeError
+from sanitize.media import images
+from sanitize.media.metadata import residual
+from sanitize.media.probe import sniff
+from sanitize.policy import load_policy
+from sanitize.types import Finding, MediaKind
+
+
+@dataclass
+class CheckResult:
+    path: str
+    readable: bool
+    problems: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def safe(self) -> bool:
+        return self.readable and not self.problems
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "safe": self.safe, "readable": self.readable,
+                "problems": self.problems, "error": self.error,
+                "findings": [f.to_json() for f in self.findings]}
+
+
+def check_file(path: Path, settings: Settings) -> CheckResult:
+    res = CheckResult(path=str(path), readable=True)
+    try:
+        kind, fmt = sniff(path)
+        leaks = residual(path)
+        if leaks:
+            classes = ", ".join(sorted({m.cls for m in leaks}))
+            res.problems.append(f"carries metadata beyond the pixels: {classes} (cl. 29)")
+        detectors = get_detectors(settings)
+        if kind is MediaKind.IMAGE:
+            pic = images.decode(path, fmt, settings.max_pixels)
+            if pic.info.rotation or pic.info.mirrored:
+                res.problems.append("relies on an EXIF orientation tag (cl. 29: metadata)")
+            regions = detectors.analyse(pic.rgb)
+        else:
+            from sanitize.video_stages import sample_regions
+
+            regions = sample_regions(path, fmt, settings, detectors)
+    except SanitizeError as e:
+        res.readable, res.error = False, str(e)
+        return res
+    decision = load_policy(settings.policy_file).decide(regions)
+    res.findings = decision.findings
+    counts: dict[str, int] = {}
+    for f in decision.findings:
+        counts[f.kind] = counts.get(f.kind, 0) + 1
+    for kind, n in sorted(counts.items()):
+        clauses = next(f.clauses for f in decision.findings if f.kind == kind)
+        res.problems.append(f"{n} {kind} region(s) visible (cl. {', '.join(clauses)})")
+    return res

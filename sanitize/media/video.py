@@ -1,0 +1,517 @@
+"""Video in and out, in-process with PyAV (never a shelled-out ffmpeg).
+
+Why this shape (measured, see shared/research/video-io.md):
+- Frames stay in yuv420p planes end to end: masking Y at full size and U/V at half
+  size avoids two colour conversions per frame and keeps colours exact.
+- Decode runs in its own thread and x264 uses frame threads, so decode, masking
+  and encode overlap; that reaches the speed of a bare ffmpeg transcode.
+- Each frame keeps its own pts, so variable-frame-rate clips keep their timing
+  and audio stays in sync; the frame count never changes.
+- Rotation is applied to the pixels and the output carries no display matrix,
+  because players and upload sites disagree on honouring it.
+- Nothing is copied from the source container: a new MP4 gets one H.264 stream
+  and (unless muted) one freshly encoded AAC stream, bitexact muxer flags (no
+  encoder/creation tags) and the x264 settings SEI removed from the bitstream.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.bitstream
+import numpy as np
+
+from sanitize.config import Settings
+from sanitize.errors import DecodeError, TooLarge, UnsupportedFile
+from sanitize.media.probe import sniff
+from sanitize.redact import mask_boxes
+from sanitize.types import Box, MediaInfo, MediaKind
+
+VIDEO_FORMATS = ("mp4", "mov", "3gp", "mkv", "webm", "avi", "mts")
+
+# x264 settings: the same preset/CRF as the speed baseline (bare ffmpeg veryfast
+# CRF 23); visually transparent enough for posting, and fast on two cores.
+X264_OPTIONS = {"preset": "veryfast", "crf": "23"}
+AUDIO_BITRATE = 160_000
+
+# Colour tag numbers (ISO/IEC 23091-4): 1 = BT.709, 2 = unspecified.
+_BT709 = 1
+_UNSPECIFIED = 2
+
+Progress = Callable[[int], None]
+BoxesForFrame = Callable[[int], list[Box]]
+
+
+@dataclass
+class DecodedFrame:
+    """One upright frame for analysis.
+
+    `rgb` is scaled so that its longer side is at most the requested size;
+    `scale` maps its pixels back to the full upright frame (full = small / scale)."""
+
+    index: int
+    pts: int | None
+    time_base: Fraction
+    t: float
+    rgb: np.ndarray
+    scale: float
+
+
+# ------------------------------------------------------------------ opening / probing
+
+
+def _open_input(path: Path) -> Any:
+    """Open a container for reading; map PyAV failures to one-line reasons."""
+    try:
+        return av.open(str(path), "r", metadata_errors="ignore")
+    except av.error.FileNotFoundError as e:
+        raise UnsupportedFile("file not found") from e
+    except (av.error.InvalidDataError, av.error.EOFError) as e:
+        raise DecodeError(f"cannot open video container: {_reason(e)}") from e
+    except av.error.FFmpegError as e:
+        raise DecodeError(f"cannot open video: {_reason(e)}") from e
+
+
+def _reason(e: BaseException) -> str:
+    msg = getattr(e, "strerror", None) or str(e)
+    return str(msg).splitlines()[0][:160]
+
+
+def _video_stream(container: Any) -> Any:
+    if not container.streams.video:
+        raise UnsupportedFile("no video stream in the file")
+    return container.streams.video[0]
+
+
+def _rotation_ccw(frame: av.VideoFrame) -> int:
+    """Counter-clockwise degrees (0/90/180/270) the display matrix asks for."""
+    return int(round(frame.rotation / 90.0)) % 4 * 90
+
+
+def _upright_size(w: int, h: int, rot_ccw: int) -> tuple[int, int]:
+    return (h, w) if rot_ccw in (90, 270) else (w, h)
+
+
+def probe_video(path: Path | str, settings: Settings | None = None) -> MediaInfo:
+    """What the video is (upright size, rotation, duration, frames, audio).
+
+    Decodes the first frame, so an unreadable stream fails here, before any work."""
+    settings = settings or Settings()
+    path = Path(path)
+    kind, fmt = sniff(path)
+    if kind is not MediaKind.VIDEO or fmt not in VIDEO_FORMATS:
+        raise UnsupportedFile(f"not a supported video ({fmt})")
+    with _open_input(path) as c:
+        vs = _video_stream(c)
+        first = _first_frame(c, vs)
+        rot = _rotation_ccw(first)
+        w, h = _upright_size(first.width, first.height, rot)
+        duration = _container_duration(c, vs)
+        info = MediaInfo(
+            kind=MediaKind.VIDEO, format=fmt, width=w, height=h,
+            rotation=(360 - rot) % 360, duration_s=duration,
+            frames=_frame_estimate(vs, duration), has_audio=bool(c.streams.audio),
+        )
+    if w * h > settings.max_pixels:
+        raise TooLarge(f"frame of {w}x{h} pixels exceeds the limit of {settings.max_pixels}")
+    if duration is not None and duration > settings.max_video_seconds:
+        raise TooLarge(
+            f"video of {duration:.0f} s exceeds the limit of {settings.max_video_seconds:.0f} s"
+        )
+    return info
+
+
+def _first_frame(c: Any, vs: Any) -> av.VideoFrame:
+    try:
+        for frame in c.decode(vs):
+            return frame
+    except av.error.FFmpegError as e:
+        raise DecodeError(f"video stream does not decode: {_reason(e)}") from e
+    raise DecodeError("video stream has no decodable frame")
+
+
+def _container_duration(c: Any, vs: Any) -> float | None:
+    if c.duration is not None and c.duration > 0:
+        return c.duration / av.time_base
+    if vs.duration is not None and vs.time_base is not None:
+        return float(vs.duration * vs.time_base)
+    return None
+
+
+def _frame_estimate(vs: Any, duration: float | None) -> int | None:
+    """Declared frame count, else duration x rate (MKV/WebM/TS declare none)."""
+    if vs.frames:
+        return int(vs.frames)
+    rate = vs.average_rate or vs.guessed_rate
+    if duration and rate:
+        return int(round(duration * float(rate)))
+    return None
+
+
+# ------------------------------------------------------------------ decoding
+
+
+def _demux_frames(path: Path, audio: bool) -> Iterator[av.VideoFrame | av.AudioFrame]:
+    """Decoded video (and optionally audio) frames in file order.
+
+    Fails closed: any decode error, or a stream that ends before its declared
+    length (a truncated file), raises DecodeError rather than writing a video
+    that silently lacks frames."""
+    with _open_input(path) as c:
+        vs = _video_stream(c)
+        vs.codec_context.thread_type = "AUTO"  # default SLICE leaves H.264 single-threaded
+        streams = [vs] + ([c.streams.audio[0]] if audio and c.streams.audio else [])
+        n = 0
+        try:
+            for packet in c.demux(streams):
+                for frame in packet.decode():
+                    n += isinstance(frame, av.VideoFrame)
+                    yield frame
+        except av.error.FFmpegError as e:
+            raise DecodeError(f"video does not decode at frame {n}: {_reason(e)}") from e
+        if n == 0:
+            raise DecodeError("video stream has no decodable frame")
+        if vs.frames and n < vs.frames - 1 and _declared_frames_trusted(c):
+            raise DecodeError(f"video is truncated: {n} of {vs.frames} frames decode")
+
+
+def _declared_frames_trusted(c: Any) -> bool:
+    # MP4/MOV sample tables list every frame; other containers' counts are estimates.
+    return "mp4" in c.format.name or "mov" in c.format.name
+
+
+def decode_frames(path: Path | str, long_side: int | None = None) -> Iterator[DecodedFrame]:
+    """Every video frame, upright RGB, longer side at most `long_side` (streaming)."""
+    t0: float | None = None
+    index = 0
+    for frame in _demux_frames(Path(path), audio=False):
+        assert isinstance(frame, av.VideoFrame)
+        rot = _rotation_ccw(frame)
+        w, h = frame.width, frame.height
+        scale = 1.0 if not long_side else min(1.0, long_side / max(w, h))
+        sw, sh = max(2, round(w * scale)), max(2, round(h * scale))
+        rgb = frame.reformat(width=sw, height=sh, format="rgb24").to_ndarray()
+        if rot:
+            rgb = np.ascontiguousarray(np.rot90(rgb, rot // 90))
+        t = _frame_time(frame, index)
+        t0 = t if t0 is None else t0
+        yield DecodedFrame(index, frame.pts, frame.time_base, t - t0, rgb, scale)
+        index += 1
+
+
+def _frame_time(frame: av.VideoFrame, index: int) -> float:
+    if frame.pts is not None and frame.time_base is not None:
+        return float(frame.pts * frame.time_base)
+    return index / 30.0
+
+
+# ------------------------------------------------------------------ yuv420p planes
+
+
+def _to_planes(frame: av.VideoFrame) -> np.ndarray:
+    """Upright I420 image as one (H*3/2, W) array, W and H even.
+
+    x264 needs even sizes for 4:2:0; an odd last row/column is dropped (one pixel)."""
+    if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
+        frame = frame.reformat(
+            width=frame.width - frame.width % 2, height=frame.height - frame.height % 2,
+            format="yuv420p",
+        )
+    i420 = frame.to_ndarray()
+    rot = _rotation_ccw(frame)
+    if not rot:
+        return i420
+    y, u, v = _split(i420, frame.width, frame.height)
+    k = rot // 90
+    return _join(np.rot90(y, k), np.rot90(u, k), np.rot90(v, k))
+
+
+def _split(i420: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y, U, V planes inside an I420 array (writes go through)."""
+    flat = i420.reshape(-1)
+    ys, cs = w * h, (w // 2) * (h // 2)
+    return (
+        flat[:ys].reshape(h, w),
+        flat[ys:ys + cs].reshape(h // 2, w // 2),
+        flat[ys + cs:ys + 2 * cs].reshape(h // 2, w // 2),
+    )
+
+
+def _join(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    h, w = y.shape
+    out = np.empty((h * 3 // 2, w), dtype=np.uint8)
+    oy, ou, ov = _split(out, w, h)
+    oy[:] = y
+    ou[:] = u
+    ov[:] = v
+    return out
+
+
+def mask_i420(i420: np.ndarray, boxes: list[Box], mode: str) -> None:
+    """Mask boxes in place: Y at full size, U and V with the boxes halved."""
+    if not boxes:
+        return
+    h, w = i420.shape[0] * 2 // 3, i420.shape[1]
+    y, u, v = _split(i420, w, h)
+    # Snap boxes outwards to even pixels so luma and chroma cover the same area.
+    even = [Box(2 * (b.x1 // 2), 2 * (b.y1 // 2), 2 * -(-b.x2 // 2), 2 * -(-b.y2 // 2)) for b in boxes]
+    half = [b.scaled(0.5) for b in even]
+    mask_boxes(y, even, mode)
+    if mode == "solid":
+        # Solid luma 0 with chroma 0 is saturated green: neutral grey chroma instead.
+        for b in half:
+            u[int(b.y1):int(b.y2), int(b.x1):int(b.x2)] = 128
+            v[int(b.y1):int(b.y2), int(b.x1):int(b.x2)] = 128
+        return
+    mask_boxes(u, half, mode)
+    mask_boxes(v, half, mode)
+
+
+# ------------------------------------------------------------------ writing
+
+
+@dataclass
+class TranscodeStats:
+    frames: int
+    audio_frames: int
+    width: int
+    height: int
+
+
+_END = object()
+
+
+class _Decoder(threading.Thread):
+    """Decode thread: turns the source into (kind, payload) items on a bounded queue,
+    so memory stays flat however long the video is."""
+
+    def __init__(self, src: Path, audio: bool) -> None:
+        super().__init__(daemon=True, name="sanitize-decode")
+        self.src, self.audio = src, audio
+        self.items: queue.Queue[Any] = queue.Queue(maxsize=8)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        try:
+            for frame in _demux_frames(self.src, self.audio):
+                item = ("v", frame, _to_planes(frame)) if isinstance(frame, av.VideoFrame) else ("a", frame, None)
+                if not self._put(item):
+                    return
+            self._put(("end", None, None))
+        except BaseException as e:  # handed to the main thread, which re-raises
+            self._put(("err", e, None))
+
+    def _put(self, item: tuple[str, Any, Any]) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.items.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+
+class Writer:
+    """A new MP4 (H.264 yuv420p + optional AAC) with nothing but the pictures and sound."""
+
+    def __init__(self, dst: Path, width: int, height: int, time_base: Fraction,
+                 rate: Fraction | None, colours: tuple[int, int, int],
+                 audio: av.AudioStream | None) -> None:
+        self.out = av.open(
+            str(dst), "w", format="mp4",
+            options={"fflags": "+bitexact", "movflags": "+faststart"},
+        )
+        self.video = self._add_video(width, height, time_base, rate, colours)
+        self.audio = self._add_audio(audio) if audio is not None else None
+        self.sei_filter = av.bitstream.BitStreamFilterContext(
+            "filter_units=remove_types=6", self.video, self.video,
+        )
+        self.last_pts: int | None = None
+        self.first_pts: int | None = None
+        self.audio_origin: float = 0.0
+
+    def _add_video(self, width: int, height: int, time_base: Fraction,
+                   rate: Fraction | None, colours: tuple[int, int, int]) -> Any:
+        vs = self.out.add_stream("libx264", rate=rate or Fraction(30), options=dict(X264_OPTIONS))
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        vs.time_base = time_base
+        vs.codec_context.time_base = time_base
+        cc = vs.codec_context
+        cc.color_primaries, cc.color_trc, cc.colorspace = colours
+        cc.color_range = 1  # limited (TV) range, what yuv420p means to every player
+        cc.thread_type = "FRAME"
+        cc.flags |= av.codec.context.Flags.bitexact  # no libavcodec version string in the stream
+        return vs
+
+    def _add_audio(self, src: Any) -> Any:
+        cc = src.codec_context
+        rate = cc.sample_rate or 48000
+        layout = cc.layout.name if cc.layout and cc.layout.nb_channels <= 2 else "stereo"
+        a = self.out.add_stream("aac", rate=rate, layout=layout)
+        a.bit_rate = AUDIO_BITRATE
+        a.time_base = Fraction(1, rate)
+        a.codec_context.flags |= av.codec.context.Flags.bitexact
+        return a
+
+    def write_video(self, i420: np.ndarray, pts: int | None, index: int) -> None:
+        # Timestamps start at zero and must strictly increase (the muxer refuses
+        # repeats); a missing pts (some AVI/TS) falls back to the frame index.
+        pts = index if pts is None else pts
+        if self.first_pts is None:
+            self.first_pts = pts
+        pts -= self.first_pts
+        if self.last_pts is not None and pts <= self.last_pts:
+            pts = self.last_pts + 1
+        self.last_pts = pts
+        frame = av.VideoFrame.from_ndarray(i420, format="yuv420p")
+        frame.pts, frame.time_base = pts, self.video.time_base
+        self._mux_video(self.video.encode(frame))
+
+    def _mux_video(self, packets: list[av.Packet]) -> None:
+        for p in packets:
+            for q in self.sei_filter.filter(p):
+                q.stream = self.video
+                self.out.mux(q)
+
+    def write_audio(self, frame: av.AudioFrame) -> None:
+        """Re-encode one source audio frame, re-timed to the video's zero."""
+        if self.audio is None:
+            return
+        start = float(frame.pts * frame.time_base) - self.audio_origin if frame.pts is not None else None
+        rate = self.audio.codec_context.sample_rate
+        if start is not None:
+            if start + frame.samples / frame.sample_rate <= 0:
+                return  # entirely before the first video frame
+            frame = _trim_front(frame, start) if start < 0 else frame
+            frame.pts = max(0, round(max(0.0, start) * rate))
+            frame.time_base = Fraction(1, rate)
+        for p in self.audio.encode(frame):
+            self.out.mux(p)
+
+    def close(self) -> None:
+        self._mux_video(self.video.encode(None))
+        for q in self.sei_filter.filter(None):
+            q.stream = self.video
+            self.out.mux(q)
+        if self.audio is not None:
+            for p in self.audio.encode(None):
+                self.out.mux(p)
+        self.out.close()
+
+    def abort(self) -> None:
+        try:
+            self.out.close()
+        except Exception:  # the file is deleted anyway
+            pass
+
+
+def _trim_front(frame: av.AudioFrame, start: float) -> av.AudioFrame:
+    """Drop the samples that come before the video's first frame."""
+    cut = min(frame.samples, round(-start * frame.sample_rate))
+    data = frame.to_ndarray()
+    planar = frame.format.is_planar
+    kept = data[:, cut:] if planar else data[:, cut * len(frame.layout.channels):]
+    out = av.AudioFrame.from_ndarray(np.ascontiguousarray(kept), format=frame.format.name,
+                                     layout=frame.layout.name)
+    out.sample_rate = frame.sample_rate
+    return out
+
+
+def _colours(vs: Any) -> tuple[int, int, int]:
+    """Keep the source's colour meaning when it states one, else say BT.709.
+
+    The planes are passed through untouched, so re-labelling an SD (BT.601) clip as
+    709 would shift its colours; an unlabelled source gets explicit 709 tags."""
+    cc = vs.codec_context
+    tags = (cc.color_primaries, cc.color_trc, cc.colorspace)
+    if all(t not in (None, 0, _UNSPECIFIED) for t in tags):
+        return tags
+    return (_BT709, _BT709, _BT709)
+
+
+@dataclass
+class _Geometry:
+    width: int
+    height: int
+    time_base: Fraction
+    rate: Fraction | None
+    colours: tuple[int, int, int]
+    has_audio: bool
+    origin_s: float  # time of the first video frame: becomes zero in the output
+
+
+def _output_geometry(src: Path) -> _Geometry:
+    with _open_input(src) as c:
+        vs = _video_stream(c)
+        first = _first_frame(c, vs)
+        rot = _rotation_ccw(first)
+        w, h = _upright_size(first.width - first.width % 2, first.height - first.height % 2, rot)
+        return _Geometry(
+            w, h, vs.time_base or Fraction(1, 90000), vs.average_rate or vs.guessed_rate,
+            _colours(vs), bool(c.streams.audio), _frame_time(first, 0),
+        )
+
+
+def transcode(src: Path | str, dst: Path | str, boxes_for_frame: BoxesForFrame,
+              settings: Settings | None = None, progress: Progress | None = None) -> TranscodeStats:
+    """Write `dst`: every frame of `src` upright with `boxes_for_frame(i)` masked.
+
+    On any failure `dst` is removed and the error re-raised (DecodeError for a
+    source that stops decoding)."""
+    settings = settings or Settings()
+    src, dst = Path(src), Path(dst)
+    g = _output_geometry(src)
+    keep_audio = g.has_audio and not settings.mute
+    with _open_input(src) as probe:
+        audio_template = probe.streams.audio[0] if keep_audio else None
+        writer = Writer(dst, g.width, g.height, g.time_base, g.rate, g.colours, audio_template)
+    writer.audio_origin = g.origin_s
+    decoder = _Decoder(src, keep_audio)
+    try:
+        stats = _pump(decoder, writer, boxes_for_frame, settings, progress)
+        writer.close()
+        return stats
+    except BaseException:
+        writer.abort()
+        _remove(dst)
+        raise
+    finally:
+        decoder.stop.set()
+        decoder.join(timeout=5)
+
+
+def _pump(decoder: _Decoder, writer: Writer, boxes_for_frame: BoxesForFrame,
+          settings: Settings, progress: Progress | None) -> TranscodeStats:
+    """Main thread: mask and encode what the decode thread hands over."""
+    decoder.start()
+    n_video = n_audio = 0
+    while True:
+        kind, frame, i420 = decoder.items.get()
+        if kind == "v":
+            mask_i420(i420, boxes_for_frame(n_video), settings.mask)
+            writer.write_video(i420, frame.pts, n_video)
+            n_video += 1
+            if progress is not None:
+                progress(1)
+        elif kind == "a":
+            writer.write_audio(frame)
+            n_audio += 1
+        elif kind == "err":
+            raise frame
+        else:
+            return TranscodeStats(n_video, n_audio, writer.video.width, writer.video.height)
+
+
+def _remove(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,155 @@
+"""The flow of one file, top to bottom:
+
+    probe → decode → analyse → decide → redact → encode → verify → route
+
+`process_file` never raises for a bad file: every failure becomes an ERROR result
+with a one-line reason and no output.  An output reaches safe/ or review/ only
+after the written bytes were re-opened and re-checked (fail closed).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from pathlib import Path
+
+from sanitize import __version__
+from sanitize.config import Settings
+from sanitize.detect.base import sha256_file
+from sanitize.detect.registry import Detectors, get_detectors
+from sanitize.errors import SanitizeError, VerifyError
+from sanitize.media import images
+from sanitize.media.metadata import inventory, residual
+from sanitize.media.probe import sniff
+from sanitize.policy import Decision, load_policy
+from sanitize.redact import cover_box, mask_boxes
+from sanitize.types import FileResult, Finding, MediaKind, Region, Status
+
+TMP_DIR = ".tmp"
+# Faces the verifier finds in the written file are masked and the file re-encoded;
+# after this many rounds the file goes to review instead of safe.
+_VERIFY_ROUNDS = 2
+
+
+def process_file(src: Path, rel: Path, out_root: Path, settings: Settings) -> FileResult:
+    started = time.monotonic()
+    result = FileResult(input=rel.as_posix(), status=Status.ERROR)
+    tmp: Path | None = None
+    try:
+        result.sha256_in = sha256_file(src)
+        kind, fmt = sniff(src)                                              # probe
+        detectors = get_detectors(settings)
+        result.models = detectors.model_labels()
+        if kind is MediaKind.IMAGE:
+            tmp, out_fmt = _image_job(src, fmt, out_root, settings, detectors, result)
+        else:
+            tmp, out_fmt = _video_job(src, fmt, out_root, settings, detectors, result)
+        _route(tmp, rel, out_fmt, out_root, result)                         # route
+        tmp = None
+    except SanitizeError as e:
+        result.status, result.error, result.output = Status.ERROR, str(e), None
+    except Exception as e:  # noqa: BLE001 — fail closed: a bug must cost one file, not the batch
+        result.status, result.output = Status.ERROR, None
+        result.error = f"internal error ({type(e).__name__}: {str(e)[:200]})"
+        _log_internal(out_root, rel, traceback.format_exc())
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        result.seconds = time.monotonic() - started
+    return result
+
+
+def _image_job(src: Path, fmt: str, out_root: Path, settings: Settings,
+               detectors: Detectors, result: FileResult) -> tuple[Path, str]:
+    metadata = inventory(src)
+    pic = images.decode(src, fmt, settings.max_pixels)                      # decode
+    result.media = pic.info
+    result.metadata_removed = metadata
+    regions = detectors.analyse(pic.rgb)                                     # analyse
+    decision = load_policy(settings.policy_file).decide(regions, metadata)  # decide
+    out_fmt = images.output_format(fmt, pic.alpha is not None)
+    tmp = _temp_path(out_root, images.EXTENSION[out_fmt])
+    blur = list(decision.blur)
+    findings = list(decision.findings)
+    for round_ in range(_VERIFY_ROUNDS + 1):
+        redacted = _redact(pic.rgb.copy(), blur, settings)                  # redact
+        images.encode(redacted, pic.alpha, out_fmt, tmp, settings.jpeg_quality)  # encode
+        leftover = _verify_image(tmp, out_fmt, settings, detectors)         # verify
+        if not leftover:
+            break
+        if round_ == _VERIFY_ROUNDS:
+            findings.append(Finding(
+                kind="face_after_redaction", clauses=("27", "30"), confidence=max(
+                    r.score for r in leftover), action="flagged", blocking=True,
+                box=leftover[0].box.as_list(),
+                detail="the re-check still found a face after masking; a person must look",
+            ))
+            break
+        # A face only the re-check saw (JPEG re-compression can tip a borderline
+        # score): mask it too and write again.  When unsure, blur.
+        blur.extend(leftover)
+        findings.extend(load_policy(settings.policy_file).decide(leftover).findings)
+    result.findings = findings
+    result.status = Status.REVIEW if Decision(blur, findings).needs_review else Status.SAFE
+    return tmp, out_fmt
+
+
+def _video_job(src: Path, fmt: str, out_root: Path, settings: Settings,
+               detectors: Detectors, result: FileResult) -> tuple[Path, str]:
+    from sanitize import video_stages
+
+    return video_stages.run(src, fmt, out_root, settings, detectors, result,
+                            _temp_path(out_root, ".mp4"))
+
+
+def _redact(rgb, regions: list[Region], settings: Settings):
+    h, w = rgb.shape[:2]
+    boxes = [cover_box(r.kind, r.box, w, h) for r in regions]
+    return mask_boxes(rgb, boxes, settings.mask)
+
+
+def _verify_image(path: Path, fmt: str, settings: Settings, detectors: Detectors) -> list[Region]:
+    """Re-open the written file: its metadata must be empty and no face visible.
+    Returns faces still found (the caller masks them); raises VerifyError for
+    anything that cannot be fixed by masking."""
+    leaks = residual(path)
+    if leaks:
+        names = ", ".join(sorted({f"{m.cls}:{m.name or m.where}" for m in leaks}))
+        raise VerifyError(f"written file still carries metadata ({names}); output withheld")
+    pic = images.decode(path, fmt, settings.max_pixels)
+    return detectors.faces.detect(pic.rgb)
+
+
+def _route(tmp: Path, rel: Path, out_fmt: str, out_root: Path, result: FileResult) -> None:
+    """Atomic publish: the temp file is renamed into safe/ or review/ (same file
+    system, so os.replace is atomic); a stale copy in the other folder is removed
+    so an input never appears twice."""
+    folder = "review" if result.status is Status.REVIEW else "safe"
+    other = "safe" if folder == "review" else "review"
+    ext = images.EXTENSION.get(out_fmt, ".mp4")
+    out_rel = rel.with_suffix(ext) if rel.suffix.lower() != ext else rel
+    dst = out_root / folder / out_rel
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    result.sha256_out = sha256_file(tmp)
+    os.replace(tmp, dst)
+    (out_root / other / out_rel).unlink(missing_ok=True)
+    result.output = (Path(folder) / out_rel).as_posix()
+
+
+def _temp_path(out_root: Path, ext: str) -> Path:
+    d = out_root / TMP_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    import tempfile
+
+    fd, name = tempfile.mkstemp(prefix="part-", suffix=ext, dir=d)
+    os.close(fd)
+    return Path(name)
+
+
+def _log_internal(out_root: Path, rel: Path, tb: str) -> None:
+    try:
+        with open(out_root / "internal-errors.log", "a", encoding="utf-8") as f:
+            f.write(f"--- {rel.as_posix()} (sanitize {__version__})\n{tb}\n")
+    except OSError:
+        pass

@@ -1,0 +1,156 @@
+"""Build short test videos from real face photos, with the true face boxes of every frame.
+
+A virtual camera pans and zooms over a photo from shared/corpus/faces; each
+frame's face boxes are the photo's hand-checked boxes pushed through the same
+crop/scale, so coverage can be checked on every frame.  Variants: landscape,
+portrait stored sideways with a display-rotation flag (like a phone), and
+variable frame rate.  A sine tone is the audio track.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+FACES = Path("/work/shared/corpus/faces")
+
+
+@dataclass
+class Clip:
+    path: Path
+    width: int  # displayed (upright) size
+    height: int
+    times: list[float]  # presentation time of every frame, seconds
+    faces: list[list[tuple[float, float, float, float]]] = field(default_factory=list)  # per frame, upright px
+    audio_seconds: float = 0.0
+
+
+def _ground_truth(image: str) -> list[tuple[float, float, float, float]]:
+    gt = json.loads((FACES / "ground_truth.json").read_text())[image]
+    return [tuple(f["box"]) for f in gt["faces"] if not f["ignore"]]
+
+
+def _frame_times(seconds: float, fps: float, vfr: bool) -> list[float]:
+    """CFR: k/fps.  VFR: a phone-like mix of 1/fps steps, slow stretches at half
+    rate and a few dropped frames, so that timing errors would show."""
+    if not vfr:
+        return [k / fps for k in range(int(round(seconds * fps)))]
+    rng = np.random.default_rng(7)
+    times, t = [], 0.0
+    while t < seconds - 1e-9:
+        times.append(round(t, 3))
+        step = rng.choice([1.0, 1.0, 1.0, 2.0, 1.5]) / fps
+        t += step
+    return times
+
+
+def _camera(u: float, img_w: int, img_h: int, out_w: int, out_h: int,
+            zoom: tuple[float, float]) -> tuple[float, float, float]:
+    """Crop window (x0, y0, crop width) at progress u in [0, 1]: zoom in while
+    panning from left to right, crop keeping the output's aspect ratio."""
+    aspect = out_w / out_h
+    cw = img_w * (zoom[0] + (zoom[1] - zoom[0]) * u)
+    cw = min(cw, img_h * aspect, img_w)
+    ch = cw / aspect
+    x0 = (img_w - cw) * (0.15 + 0.7 * u)
+    y0 = (img_h - ch) * (0.5 + 0.3 * math.sin(2 * math.pi * u))
+    return x0, y0, cw
+
+
+def _render(img: np.ndarray, gt: list[tuple[float, float, float, float]], u: float,
+            out_w: int, out_h: int, zoom: tuple[float, float]
+            ) -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
+    x0, y0, cw = _camera(u, img.shape[1], img.shape[0], out_w, out_h, zoom)
+    s = out_w / cw
+    m = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], dtype=np.float64)
+    frame = cv2.warpAffine(img, m, (out_w, out_h), flags=cv2.INTER_AREA)
+    boxes = []
+    for x1, y1, x2, y2 in gt:
+        b = ((x1 - x0) * s, (y1 - y0) * s, (x2 - x0) * s, (y2 - y0) * s)
+        # Keep faces that are at least 3/4 inside the frame.
+        vis_w = min(b[2], out_w) - max(b[0], 0)
+        vis_h = min(b[3], out_h) - max(b[1], 0)
+        if vis_w > 0.75 * (b[2] - b[0]) and vis_h > 0.75 * (b[3] - b[1]):
+            boxes.append(b)
+    return frame, boxes
+
+
+def _add_audio(out: av.container.OutputContainer) -> av.AudioStream:
+    a = out.add_stream("aac", rate=48000, layout="mono")
+    a.time_base = Fraction(1, 48000)
+    return a
+
+
+def _tone_frames(seconds: float) -> list[av.AudioFrame]:
+    frames, n, step = [], int(seconds * 48000), 1024
+    for start in range(0, n, step):
+        k = np.arange(start, min(n, start + step))
+        samples = (0.3 * np.sin(2 * np.pi * 440 * k / 48000)).astype(np.float32)[None, :]
+        f = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+        f.sample_rate, f.pts, f.time_base = 48000, start, Fraction(1, 48000)
+        frames.append(f)
+    return frames
+
+
+def make_clip(path: Path, image: str = "graduation_group.jpg", size: tuple[int, int] = (640, 360),
+              seconds: float = 3.5, fps: float = 30.0, rotation: int = 0, vfr: bool = False,
+              audio: bool = True, zoom: tuple[float, float] = (0.6, 0.4),
+              container: str = "mp4") -> Clip:
+    """Write a clip; `size` is the displayed size.  `rotation` (CCW degrees, as
+    PyAV's display matrix) stores the pixels turned the other way so that a
+    player honouring the flag shows them upright."""
+    img = cv2.cvtColor(cv2.imread(str(FACES / "images" / image)), cv2.COLOR_BGR2RGB)
+    gt = _ground_truth(image)
+    times = _frame_times(seconds, fps, vfr)
+    w, h = size
+    stored_w, stored_h = (h, w) if rotation % 180 else (w, h)
+    clip = Clip(path, w, h, times)
+    with av.open(str(path), "w", format=container) as out:
+        vs = out.add_stream("libx264", rate=int(fps), options={"preset": "ultrafast", "crf": "20"})
+        vs.width, vs.height, vs.pix_fmt = stored_w, stored_h, "yuv420p"
+        tb = Fraction(1, 1000)
+        vs.time_base = tb
+        vs.codec_context.time_base = tb
+        if rotation:
+            vs.set_display_rotation(rotation)
+        a = _add_audio(out) if audio else None
+        for t in times:
+            u = t / max(times[-1], 1e-6)
+            rgb, boxes = _render(img, gt, u, w, h, zoom)
+            clip.faces.append(boxes)
+            stored = np.ascontiguousarray(np.rot90(rgb, -rotation // 90)) if rotation else rgb
+            f = av.VideoFrame.from_ndarray(stored, format="rgb24")
+            f.pts, f.time_base = round(t * 1000), tb
+            out.mux(vs.encode(f))
+        out.mux(vs.encode(None))
+        if a is not None:
+            end = times[-1] + 1 / fps
+            for f in _tone_frames(end):
+                out.mux(a.encode(f))
+            out.mux(a.encode(None))
+            clip.audio_seconds = end
+    return clip
+
+
+def truncate(src: Path, dst: Path, keep: float = 0.5) -> Path:
+    """A copy of `src` cut off part-way, like an interrupted download."""
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * keep)])
+    return dst
+
+
+def corrupt(src: Path, dst: Path, seed: int = 3) -> Path:
+    """A copy of `src` with its media data overwritten by noise in the middle."""
+    data = bytearray(src.read_bytes())
+    rng = np.random.default_rng(seed)
+    start, end = len(data) // 3, 2 * len(data) // 3
+    data[start:end] = rng.integers(0, 256, end - start, dtype=np.uint8).tobytes()
+    dst.write_bytes(bytes(data))
+    return dst
