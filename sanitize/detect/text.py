@@ -124,7 +124,8 @@ def _quad_size(quad: tuple[tuple[float, float], ...]) -> tuple[float, float]:
 def _to_textbox(quad: np.ndarray, score: float, scale: float) -> TextBox:
     q = quad.astype(np.float64) / scale
     pts = tuple((float(x), float(y)) for x, y in q)
-    box = Box(float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max()))
+    xs, ys = q[:, 0], q[:, 1]
+    box = Box(float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
     return TextBox(pts, box, float(score))
 
 
@@ -151,7 +152,7 @@ def detect_text(rgb: np.ndarray, max_side: int = DEFAULT_MAX_SIDE,
         pred = det.infer(tensor)[0]
         quads, scores = det.postprocess_op(pred, bgr.shape[:2])
     out: list[TextBox] = []
-    for quad, score in zip(quads, scores):
+    for quad, score in zip(quads, scores, strict=True):
         q = det.order_points_clockwise(np.asarray(quad, dtype=np.float32))
         q = det.clip_det_res(q, bgr.shape[0], bgr.shape[1])
         tb = _to_textbox(q, score, scale)

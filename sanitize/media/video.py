@@ -16,6 +16,7 @@ Why this shape (measured, see shared/research/video-io.md):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -93,7 +94,7 @@ def _video_stream(container: Any) -> Any:
 
 def _rotation_ccw(frame: av.VideoFrame) -> int:
     """Counter-clockwise degrees (0/90/180/270) the display matrix asks for."""
-    return int(round(frame.rotation / 90.0)) % 4 * 90
+    return round(frame.rotation / 90.0) % 4 * 90
 
 
 def _upright_size(w: int, h: int, rot_ccw: int) -> tuple[int, int]:
@@ -152,7 +153,7 @@ def _frame_estimate(vs: Any, duration: float | None) -> int | None:
         return int(vs.frames)
     rate = vs.average_rate or vs.guessed_rate
     if duration and rate:
-        return int(round(duration * float(rate)))
+        return round(duration * float(rate))
     return None
 
 
@@ -191,8 +192,7 @@ def _declared_frames_trusted(c: Any) -> bool:
 def decode_frames(path: Path | str, long_side: int | None = None) -> Iterator[DecodedFrame]:
     """Every video frame, upright RGB, longer side at most `long_side` (streaming)."""
     t0: float | None = None
-    index = 0
-    for frame in _demux_frames(Path(path), audio=False):
+    for index, frame in enumerate(_demux_frames(Path(path), audio=False)):
         assert isinstance(frame, av.VideoFrame)
         rot = _rotation_ccw(frame)
         w, h = frame.width, frame.height
@@ -204,7 +204,6 @@ def decode_frames(path: Path | str, long_side: int | None = None) -> Iterator[De
         t = _frame_time(frame, index)
         t0 = t if t0 is None else t0
         yield DecodedFrame(index, frame.pts, frame.time_base, t - t0, rgb, scale)
-        index += 1
 
 
 def _frame_time(frame: av.VideoFrame, index: int) -> float:
@@ -262,7 +261,9 @@ def mask_i420(i420: np.ndarray, boxes: list[Box], mode: str) -> None:
     h, w = i420.shape[0] * 2 // 3, i420.shape[1]
     y, u, v = _split(i420, w, h)
     # Snap boxes outwards to even pixels so luma and chroma cover the same area.
-    even = [Box(2 * (b.x1 // 2), 2 * (b.y1 // 2), 2 * -(-b.x2 // 2), 2 * -(-b.y2 // 2)) for b in boxes]
+    even = [
+        Box(2 * (b.x1 // 2), 2 * (b.y1 // 2), 2 * -(-b.x2 // 2), 2 * -(-b.y2 // 2)) for b in boxes
+    ]
     half = [b.scaled(0.5) for b in even]
     mask_boxes(y, even, mode)
     if mode == "solid":
@@ -302,11 +303,12 @@ class _Decoder(threading.Thread):
     def run(self) -> None:
         try:
             for frame in _demux_frames(self.src, self.audio):
-                item = ("v", frame, _to_planes(frame)) if isinstance(frame, av.VideoFrame) else ("a", frame, None)
+                is_video = isinstance(frame, av.VideoFrame)
+                item = ("v", frame, _to_planes(frame)) if is_video else ("a", frame, None)
                 if not self._put(item):
                     return
             self._put(("end", None, None))
-        except BaseException as e:  # handed to the main thread, which re-raises
+        except BaseException as e:  # noqa: BLE001 -- handed to the main thread, which re-raises
             self._put(("err", e, None))
 
     def _put(self, item: tuple[str, Any, Any]) -> bool:
@@ -331,12 +333,17 @@ class Writer:
         )
         self.video = self._add_video(width, height, time_base, rate, colours)
         self.audio = self._add_audio(audio) if audio is not None else None
+        # The SEI filter copies the stream parameters (size, extradata), which are
+        # only final once the encoders are open and the header is written.
+        self.out.start_encoding()
         self.sei_filter = av.bitstream.BitStreamFilterContext(
             "filter_units=remove_types=6", self.video, self.video,
         )
+        self.time_base = time_base  # the muxer may change the stream's own time base
         self.last_pts: int | None = None
         self.first_pts: int | None = None
         self.audio_origin: float = 0.0
+        self.next_audio_pts = 0
 
     def _add_video(self, width: int, height: int, time_base: Fraction,
                    rate: Fraction | None, colours: tuple[int, int, int]) -> Any:
@@ -372,7 +379,7 @@ class Writer:
             pts = self.last_pts + 1
         self.last_pts = pts
         frame = av.VideoFrame.from_ndarray(i420, format="yuv420p")
-        frame.pts, frame.time_base = pts, self.video.time_base
+        frame.pts, frame.time_base = pts, self.time_base
         self._mux_video(self.video.encode(frame))
 
     def _mux_video(self, packets: list[av.Packet]) -> None:
@@ -385,14 +392,21 @@ class Writer:
         """Re-encode one source audio frame, re-timed to the video's zero."""
         if self.audio is None:
             return
-        start = float(frame.pts * frame.time_base) - self.audio_origin if frame.pts is not None else None
         rate = self.audio.codec_context.sample_rate
-        if start is not None:
+        if frame.pts is not None:
+            start = float(frame.pts * frame.time_base) - self.audio_origin
             if start + frame.samples / frame.sample_rate <= 0:
                 return  # entirely before the first video frame
             frame = _trim_front(frame, start) if start < 0 else frame
-            frame.pts = max(0, round(max(0.0, start) * rate))
+            pts = round(max(0.0, start) * rate)
+            # Timestamp jitter of a few ms (common in camera files) would make
+            # the encoder see overlaps; snap to the running sample count unless
+            # there is a real gap.
+            if abs(pts - self.next_audio_pts) < rate // 50:
+                pts = self.next_audio_pts
+            frame.pts = max(pts, self.next_audio_pts)
             frame.time_base = Fraction(1, rate)
+            self.next_audio_pts = frame.pts + frame.samples
         for p in self.audio.encode(frame):
             self.out.mux(p)
 
@@ -407,10 +421,9 @@ class Writer:
         self.out.close()
 
     def abort(self) -> None:
-        try:
+        # Closing a half-written file may fail; it is deleted right after anyway.
+        with contextlib.suppress(av.error.FFmpegError, OSError, ValueError):
             self.out.close()
-        except Exception:  # the file is deleted anyway
-            pass
 
 
 def _trim_front(frame: av.AudioFrame, start: float) -> av.AudioFrame:

@@ -48,11 +48,16 @@ def write_reports(out_root: Path, results: list[FileResult], models: list[str],
 
 
 def _row(out_root: Path, r: FileResult) -> dict:
+    visual = [f for f in r.findings if not f.kind.startswith("metadata:")]
+    # A crowd gives dozens of face findings: one line per blurred kind, each flag in full.
+    blurred = Counter(f.kind for f in visual if f.action == "blurred")
+    clauses_of = {f.kind: f.clauses for f in visual}
     return {
         "r": r,
         "thumb": _thumbnail(out_root, r),
         "metadata": sorted({m.cls for m in r.metadata_removed}),
-        "findings": [f for f in r.findings if not f.kind.startswith("metadata:")],
+        "blurred": [(k, n, clauses_of[k]) for k, n in sorted(blurred.items())],
+        "flags": [f for f in visual if f.action != "blurred"],
     }
 
 

@@ -1,0 +1,49 @@
+# One entry point for people and CI.  `make demo` sets everything up on a fresh
+# Debian/Ubuntu machine and runs the main job on samples/; `make test` runs the tests.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+APT_PKGS := ffmpeg libimage-exiftool-perl libgl1 libglib2.0-0
+
+.PHONY: demo setup system-deps test test-slow test-all bench lint clean
+
+demo: setup
+	$(BIN)/sanitize run samples -o out; code=$$?; \
+	  echo "exit code $$code (0 all safe, 1 some need review, 2 some failed); open out/report.html"; \
+	  [ $$code -le 1 ]
+
+setup: system-deps $(STAMP)
+
+# Tests need exiftool and ffprobe (the independent leak checker); opencv needs libGL.
+system-deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else echo "please install:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python -m sanitize.install_models
+	touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+test-all: setup
+	$(BIN)/python -m pytest -q -m ''
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+lint: setup
+	$(BIN)/ruff check sanitize tests bench cli.py models/*.py
+
+clean:
+	rm -rf out .pytest_cache

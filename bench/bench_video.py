@@ -1,0 +1,185 @@
+"""Video speed and memory benchmark.
+
+    .venv/bin/python bench/bench_video.py [--workdir DIR] [--skip-analyse]
+
+1. Builds a 10 s 1080p30 clip (pan/zoom over a real group photo, tone audio) and
+   a 60 s clip (the 10 s one concatenated six times, stream copy).
+2. Speed: the redact pass (decode, mask, encode, mux) against a bare
+   `ffmpeg -c:v libx264 -preset veryfast -crf 23 -c:a aac` of the same clip, run
+   back to back so that machine load affects both alike; prints fps and ratio.
+3. Memory: peak RSS of a child process running analyse + redact on the 10 s and
+   60 s clips.  The real face detector runs on the 10 s clip; on the 60 s clip a
+   replay of those detections stands in (same boxes per frame, without 6x the
+   detector time), which exercises the tracker and both passes at full length.
+
+Each measurement runs in its own child process, and its peak RSS comes from
+os.wait4, so one run's memory never hides another's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def _run_child(args: list[str]) -> tuple[dict, float, float]:
+    """Run a child; returns (its JSON result, wall seconds, peak RSS MiB)."""
+    t = time.monotonic()
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    out = p.stdout.read() if p.stdout else ""
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.monotonic() - t
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"child failed: {' '.join(args)}")
+    last = out.strip().splitlines()[-1] if out.strip() else "{}"
+    return json.loads(last), wall, usage.ru_maxrss / 1024
+
+
+def build_clips(workdir: Path) -> tuple[Path, Path]:
+    from videoclips import make_clip
+
+    c10 = workdir / "clip10.mp4"
+    if not c10.exists():
+        make_clip(c10, size=(1920, 1080), seconds=10.0, zoom=(0.95, 0.6))
+    c60 = workdir / "clip60.mp4"
+    if not c60.exists():
+        listing = workdir / "concat.txt"
+        listing.write_text("".join(f"file '{c10}'\n" for _ in range(6)))
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i",
+                        str(listing), "-c", "copy", str(c60)], check=True)
+    return c10, c60
+
+
+def bench_speed(clip: Path, boxes: Path, workdir: Path) -> dict:
+    """Bare ffmpeg vs the redact pass on the same clip, back to back."""
+    ff_out = workdir / "ffmpeg_out.mp4"
+    t = time.monotonic()
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264",
+                    "-preset", "veryfast", "-crf", "23", "-c:a", "aac", str(ff_out)], check=True)
+    ff_s = time.monotonic() - t
+    res, _, rss = _run_child([sys.executable, __file__, "--child", "redact", str(clip),
+                              str(boxes), str(workdir / "redact_out.mp4")])
+    frames = res["frames"]
+    return {
+        "frames": frames,
+        "ffmpeg_fps": round(frames / ff_s, 2),
+        "redact_fps": round(frames / res["seconds"], 2),
+        "ratio": round(ff_s / res["seconds"], 3),
+        "redact_peak_rss_mib": round(rss, 1),
+    }
+
+
+def bench_memory(clip: Path, boxes: Path | None, workdir: Path) -> dict:
+    args = [sys.executable, __file__, "--child", "full", str(clip),
+            str(boxes) if boxes else "-", str(workdir / f"full_{clip.stem}.mp4")]
+    res, wall, rss = _run_child(args)
+    return {"clip": clip.name, "frames": res["frames"], "analyse_s": res["analyse_s"],
+            "redact_s": res["redact_s"], "wall_s": round(wall, 1), "peak_rss_mib": round(rss, 1)}
+
+
+# ------------------------------------------------------------------ children
+
+
+class _Replay:
+    """Stand-in detector returning recorded detections, frame i gets recording i % n."""
+
+    def __init__(self, recorded: list) -> None:
+        self.recorded, self.i = recorded, 0
+
+    def detect(self, rgb: object) -> list:
+        out = self.recorded[self.i % len(self.recorded)]
+        self.i += 1
+        return out
+
+
+class _Recorder:
+    def __init__(self, inner: object) -> None:
+        self.inner, self.recorded = inner, []
+
+    def detect(self, rgb: object) -> list:
+        out = self.inner.detect(rgb)  # type: ignore[attr-defined]
+        self.recorded.append(out)
+        return out
+
+
+def child_full(clip: Path, boxes: str, out: Path) -> dict:
+    """analyse + redact in this process; records detections when run for real."""
+    from sanitize.config import Settings
+    from sanitize.media.video import probe_video
+    from sanitize.video_stages import analyse_video, redact_video
+
+    settings = Settings()
+    info = probe_video(clip, settings)
+    if boxes == "-":
+        from sanitize.detect.faces import FaceDetector
+
+        detector: object = _Recorder(FaceDetector(fast=True))
+    else:
+        detector = _Replay(pickle.loads(Path(boxes).read_bytes()))
+    t = time.monotonic()
+    analysis = analyse_video(clip, info, detector, settings)
+    t_an = time.monotonic() - t
+    if isinstance(detector, _Recorder):
+        (clip.parent / "detections.pkl").write_bytes(pickle.dumps(detector.recorded))
+        per_frame = [[b.as_list() for b in analysis.boxes_for_frame(i)]
+                     for i in range(analysis.frames)]
+        (clip.parent / "plan.pkl").write_bytes(pickle.dumps(per_frame))
+    t = time.monotonic()
+    redact_video(clip, out, analysis, settings)
+    return {"frames": analysis.frames, "analyse_s": round(t_an, 1),
+            "redact_s": round(time.monotonic() - t, 1)}
+
+
+def child_redact(clip: Path, plan: Path, out: Path) -> dict:
+    """The redact pass alone, masking the boxes the real analysis found."""
+    from sanitize.config import Settings
+    from sanitize.media.video import transcode
+    from sanitize.types import Box
+
+    per_frame = pickle.loads(plan.read_bytes())
+
+    def boxes(i: int) -> list[Box]:
+        return [Box(*map(float, b)) for b in per_frame[i % len(per_frame)]]
+
+    t = time.monotonic()
+    stats = transcode(clip, out, boxes, Settings())
+    return {"frames": stats.frames, "seconds": time.monotonic() - t}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--child", nargs=4, metavar=("KIND", "CLIP", "BOXES", "OUT"),
+                    help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        kind, clip, boxes, out = a.child
+        fn = child_full if kind == "full" else child_redact
+        print(json.dumps(fn(Path(clip), boxes if kind == "full" else Path(boxes), Path(out))))
+        return
+    workdir = a.workdir or Path(tempfile.mkdtemp(prefix="bench_video_"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    c10, c60 = build_clips(workdir)
+    results = {"mem_10s": bench_memory(c10, None, workdir)}
+    print(json.dumps(results["mem_10s"]), flush=True)
+    results["speed_10s_1080p"] = bench_speed(c10, workdir / "plan.pkl", workdir)
+    print(json.dumps(results["speed_10s_1080p"]), flush=True)
+    results["mem_60s"] = bench_memory(c60, workdir / "detections.pkl", workdir)
+    print(json.dumps(results["mem_60s"]), flush=True)
+    (workdir / "results.json").write_text(json.dumps(results, indent=1))
+    print(f"results: {workdir / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,365 @@
+"""Batch runs: find the inputs, skip what the ledger says is done, run the
+rest on an engine, record each result as it arrives, then tidy OUT and
+rebuild the reports from the ledger.
+
+Kill-safety rests on three rules:
+  * a worker publishes an output only by os.replace from OUT/.tmp (pipeline);
+  * a file counts as done only when its ledger row is committed AND its
+    output still exists with the recorded sha256 — so an output renamed into
+    place just before a SIGKILL, without its row, is simply made again;
+  * at the end, files in safe/ or review/ that belong to a current input but
+    that no ledger row vouches for (left by a killed run, or by an input whose
+    status flipped) are removed, and stale temp files are cleared at start.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sanitize import __version__
+from sanitize.config import Settings
+from sanitize.detect.base import sha256_file
+from sanitize.engines import DEFAULT_WORKER, Engine, Job, error_result, make_engine
+from sanitize.ledger import Ledger, LedgerRow
+from sanitize.types import FileResult, Status
+
+TMP_DIR = ".tmp"
+OUTPUT_DIRS = ("safe", "review")
+LOCK_NAME = ".lock"
+
+
+@dataclass(frozen=True)
+class InputFile:
+    src: Path  # absolute
+    rel: Path  # where it is mirrored below OUT/safe or OUT/review
+
+
+# ---------------------------------------------------------------- walking
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _is_regular(path: Path) -> bool:
+    """Regular file (following a file symlink).  FIFOs, sockets and devices are
+    skipped: opening a FIFO would block the batch forever."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return path.is_symlink()  # dangling link: keep it, it becomes an ERROR with a reason
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    # followlinks=False: a directory symlink is never entered, so a link back to
+    # an ancestor cannot loop and a link out of the tree cannot pull in strangers.
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for name in filenames:
+            yield Path(dirpath) / name
+
+
+def collect_inputs(paths: list[Path], out_root: Path) -> list[InputFile]:
+    """Files given and files below folders given, recursively, in a stable order.
+
+    A file's `rel` is its path below the folder it was found in (a file given
+    directly keeps its bare name).  Anything inside `out_root` is skipped so the
+    tool never re-processes its own outputs.  The same file reached twice counts
+    once; two different files with the same `rel` (from two folders) get the
+    later folder's name as a prefix so neither overwrites the other.
+    """
+    out_dirs = {Path(os.path.abspath(out_root)), Path(os.path.realpath(out_root))}
+    found: list[InputFile] = []
+    seen_src: set[Path] = set()
+    for arg in paths:
+        base = Path(os.path.abspath(arg))
+        if base.is_dir():  # a folder named on the command line is entered even if a link
+            candidates = [(p, p.relative_to(base)) for p in _walk(base)]
+        else:
+            candidates = [(base, Path(base.name))]
+        local = []
+        for src, rel in candidates:
+            real = Path(os.path.realpath(src))
+            if any(_inside(src, d) or _inside(real, d) for d in out_dirs):
+                continue
+            if not _is_regular(src):
+                continue
+            local.append(InputFile(src, rel))
+        local.sort(key=lambda f: f.rel.as_posix())
+        for f in local:
+            real = Path(os.path.realpath(f.src))
+            if real in seen_src:
+                continue
+            seen_src.add(real)
+            found.append(f)
+    return _unique_rels(found, paths)
+
+
+def _unique_rels(found: list[InputFile], paths: list[Path]) -> list[InputFile]:
+    used: set[str] = set()
+    out = []
+    for f in found:
+        rel = f.rel
+        n = 1
+        while rel.as_posix().casefold() in used:  # casefold: Windows/macOS disks
+            n += 1
+            rel = Path(f"{n}-{f.rel.parts[0]}", *f.rel.parts[1:])
+        used.add(rel.as_posix().casefold())
+        out.append(InputFile(f.src, rel))
+    return out
+
+
+# ---------------------------------------------------------------- OUT housekeeping
+
+
+@contextmanager
+def out_lock(out_root: Path) -> Iterator[None]:
+    """One run per OUT at a time (a `run` and a `watch` on the same OUT would
+    delete each other's temp files).  The OS drops the lock when we die."""
+    out_root.mkdir(parents=True, exist_ok=True)
+    with open(out_root / LOCK_NAME, "a+b") as fh:
+        try:
+            if os.name == "nt":
+                import msvcrt
+
+                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            raise RuntimeError(f"another sanitize run is using {out_root}") from e
+        yield
+
+
+def clean_tmp(out_root: Path) -> int:
+    """Remove partial files a killed run left in OUT/.tmp (only ever ours)."""
+    tmp = out_root / TMP_DIR
+    if not tmp.is_dir():
+        return 0
+    n = 0
+    for p in tmp.iterdir():
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        n += 1
+    return n
+
+
+def _output_ok(out_root: Path, row: LedgerRow) -> bool:
+    if row.output is None or row.sha256_out is None:
+        return False
+    try:
+        return sha256_file(out_root / row.output) == row.sha256_out
+    except OSError:
+        return False
+
+
+def is_done(row: LedgerRow | None, src: Path, size: int | None, fingerprint: str,
+            out_root: Path) -> bool:
+    """True when the ledger row covers this exact input (bytes and settings) and
+    its output is still there, unchanged.  Errors are always retried: a crash or
+    a locked file may not happen again."""
+    if row is None or row.fingerprint != fingerprint or row.status is Status.ERROR:
+        return False
+    if size is None or row.size != size:
+        return False
+    try:
+        if sha256_file(src) != row.sha256_in:
+            return False
+    except OSError:
+        return False
+    return _output_ok(out_root, row)
+
+
+def _remove_unclaimed(out_root: Path, output: str | None, ledger: Ledger) -> None:
+    if output and output not in ledger.claimed_outputs():
+        (out_root / output).unlink(missing_ok=True)
+
+
+def sweep_orphans(out_root: Path, inputs: list[InputFile], ledger: Ledger) -> list[str]:
+    """Delete outputs of current inputs that no ledger row vouches for.
+
+    Candidates are files next to where an input's output would go (same folder
+    and stem, any extension: the pipeline may change it), so outputs of earlier
+    runs on other inputs are never touched."""
+    claimed = ledger.claimed_outputs()
+    listing: dict[Path, list[str]] = {}
+    removed = []
+    for f in inputs:
+        for top in OUTPUT_DIRS:
+            d = out_root / top / f.rel.parent
+            if d not in listing:
+                try:
+                    listing[d] = sorted(os.listdir(d))
+                except OSError:
+                    listing[d] = []
+            for name in listing[d]:
+                if name != f.rel.stem and not name.startswith(f.rel.stem + "."):
+                    continue
+                rel_out = (Path(top) / f.rel.parent / name).as_posix()
+                p = out_root / rel_out
+                if rel_out not in claimed and p.is_file():
+                    p.unlink(missing_ok=True)
+                    removed.append(rel_out)
+    return removed
+
+
+def write_run_reports(out_root: Path, rows: list[LedgerRow], settings: Settings) -> None:
+    """report.json/html from ledger rows, so every input appears exactly once
+    even when this run only did part of the work."""
+    from sanitize.report.writer import write_reports
+
+    results = [r.result() for r in rows]
+    models = sorted({m for r in results for m in r.models})
+    write_reports(out_root, results, models, policy_file=settings.policy_file)
+
+
+# ---------------------------------------------------------------- running
+
+
+@dataclass
+class _Pending:
+    inp: InputFile
+    size: int | None
+    mtime: float | None
+    started: float = 0.0
+
+
+def _stat(src: Path) -> tuple[int | None, float | None]:
+    try:
+        st = src.stat()
+        return st.st_size, st.st_mtime
+    except OSError:
+        return None, None
+
+
+class _Progress:
+    """One tqdm bar with safe/review/failed counts; silent when disabled."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.counts: Counter[str] = Counter()
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="file", desc="sanitize", dynamic_ncols=True)
+
+    def update(self, status: Status) -> None:
+        self.counts[status.value] += 1
+        if self.bar is not None:
+            self.bar.set_postfix(safe=self.counts["safe"], review=self.counts["review"],
+                                 failed=self.counts["error"], refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def process_pending(todo: list[_Pending], out_root: Path, settings: Settings, engine: Engine,
+                    ledger: Ledger, progress: bool, worker: str = DEFAULT_WORKER) -> Counter[str]:
+    """Run `todo` on `engine`, committing each result to the ledger on arrival."""
+    fingerprint = settings.fingerprint()
+    by_rel = {p.inp.rel.as_posix(): p for p in todo}
+    bar = _Progress(len(todo), progress)
+    jobs = (Job(p.inp.src, p.inp.rel, out_root, settings, worker) for p in todo)
+    try:
+        for result in engine.run(jobs):
+            p = by_rel.get(result.input)
+            if p is None:  # cannot happen: engines stamp input=rel; never drop a result silently
+                raise RuntimeError(f"engine returned an unknown input {result.input!r}")
+            if result.status is Status.ERROR:
+                result.output = None
+            old = ledger.record(p.inp.rel.as_posix(), str(p.inp.src), p.size, p.mtime,
+                                fingerprint, __version__, result,
+                                started_at=time.time() - result.seconds)
+            # The pipeline removes a stale copy in the other folder; this also
+            # covers an extension change or a file that now fails.
+            if old is not None and old.output != result.output:
+                _remove_unclaimed(out_root, old.output, ledger)
+            bar.update(result.status)
+    finally:
+        bar.close()
+    return bar.counts
+
+
+def plan(inputs: list[InputFile], out_root: Path, settings: Settings,
+         ledger: Ledger) -> tuple[list[_Pending], int]:
+    """Split inputs into work to do and the number already done."""
+    fingerprint = settings.fingerprint()
+    todo = []
+    skipped = 0
+    for inp in inputs:
+        size, mtime = _stat(inp.src)
+        if is_done(ledger.get(inp.rel.as_posix()), inp.src, size, fingerprint, out_root):
+            skipped += 1
+        else:
+            todo.append(_Pending(inp, size, mtime))
+    return todo, skipped
+
+
+def format_summary(results: list[FileResult], processed: int, skipped: int,
+                   seconds: float) -> str:
+    counts = Counter(r.status.value for r in results)
+    rate = processed / seconds if seconds > 0 else 0.0
+    lines = [
+        f"{'status':<10}{'files':>8}",
+        f"{'safe':<10}{counts['safe']:>8}",
+        f"{'review':<10}{counts['review']:>8}",
+        f"{'failed':<10}{counts['error']:>8}",
+        f"{'total':<10}{len(results):>8}",
+        f"processed {processed}, already done {skipped}, "
+        f"{seconds:.1f} s ({rate:.2f} files/s)",
+    ]
+    return "\n".join(lines)
+
+
+def _results_for(inputs: list[InputFile], ledger: Ledger) -> list[FileResult]:
+    out = []
+    for inp in inputs:
+        row = ledger.get(inp.rel.as_posix())
+        out.append(row.result() if row is not None
+                   else error_result(inp.rel, "not processed (no ledger entry)"))
+    return out
+
+
+def run_batch(inputs: list[InputFile], out_root: Path, settings: Settings,
+              jobs: int | None = None, engine: str = "local", scheduler: str | None = None,
+              progress: bool = True, *, worker: str = DEFAULT_WORKER) -> list[FileResult]:
+    """Process `inputs` into out_root; returns one result per input, in input order.
+
+    Safe to re-run after any interruption: finished inputs are skipped, the rest
+    done, and OUT ends as a clean run would leave it.  `worker` names the
+    per-file function ("module:function"); only tests change it."""
+    t0 = time.monotonic()
+    out_root = Path(os.path.abspath(out_root))
+    with out_lock(out_root):
+        clean_tmp(out_root)
+        with Ledger.open(out_root) as ledger:
+            todo, skipped = plan(inputs, out_root, settings, ledger)
+            if todo:
+                eng = make_engine(engine, jobs, scheduler)
+                try:
+                    process_pending(todo, out_root, settings, eng, ledger, progress, worker)
+                finally:
+                    eng.close()
+            sweep_orphans(out_root, inputs, ledger)
+            clean_tmp(out_root)
+            rows = ledger.rows([i.rel.as_posix() for i in inputs])
+            write_run_reports(out_root, rows, settings)
+            results = _results_for(inputs, ledger)
+    if progress:
+        print(format_summary(results, len(todo), skipped, time.monotonic() - t0),
+              file=sys.stderr)
+    return results

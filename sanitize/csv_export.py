@@ -1,0 +1,53 @@
+"""Ledger → CSV for the media cell's registers (one row per input).
+
+Written for Excel on a district PC: UTF-8 with a BOM (so Hindi names show
+correctly) and cells that Excel would read as a formula are defused, because
+file names come from outside and `=HYPERLINK(...)` in a name is an attack.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sanitize.ledger import Ledger, LedgerRow
+
+CSV_NAME = "register.csv"
+COLUMNS = (
+    "input", "status", "output", "sha256_in", "sha256_out",
+    "finding_kinds", "clauses", "error", "processed_at",
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    # A leading apostrophe makes Excel/LibreOffice show the text instead of evaluating it.
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def csv_row(row: LedgerRow) -> list[str]:
+    result = row.result()
+    kinds = sorted({f.kind for f in result.findings})
+    clauses = sorted({c for f in result.findings for c in f.clauses},
+                     key=lambda c: (len(c), c))
+    when = datetime.fromtimestamp(row.finished_at, tz=UTC).isoformat(timespec="seconds")
+    values = (row.rel, row.status.value, row.output, row.sha256_in, row.sha256_out,
+              ";".join(kinds), ";".join(clauses), result.error, when)
+    return [_cell(v) for v in values]
+
+
+def export_csv(out_root: Path, dest: Path | None = None) -> Path:
+    """Write the register (default OUT/register.csv) atomically; returns its path."""
+    dest = dest or out_root / CSV_NAME
+    with Ledger.open(out_root) as ledger:
+        rows = ledger.rows()
+    tmp = dest.with_name(f".{dest.name}.part")
+    with open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(COLUMNS)
+        w.writerows(csv_row(r) for r in rows)
+    os.replace(tmp, dest)
+    return dest

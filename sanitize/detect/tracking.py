@@ -1,0 +1,244 @@
+"""Face tracks over video frames, so that a face is masked on every frame it is on.
+
+Per-frame detection misses a face now and then (a turn of the head, motion
+blur); an unmasked single frame is enough to identify someone, and it is the
+failure users of other tools complain about most (research/peers.md).  So:
+
+- detections are linked into tracks by overlap (IoU) or, for small fast faces
+  that stop overlapping, by centre distance to the position predicted from the
+  track's velocity;
+- a face seen before and after a gap of up to `max_gap_s` is covered in the gap
+  by a box interpolated between the two sightings;
+- every track is extended `extend_s` before its first and after its last
+  sighting (faces enter and leave a few frames before the detector fires);
+- boxes away from a sighting are grown by how far the face moves per second
+  times the time to the nearest sighting, since the true position drifts from
+  the interpolated one as the face moves;
+- every track is masked, even a single low-score detection: when unsure, blur.
+
+Memory: tracks keep their sightings in flat typed arrays (about 36 bytes per
+detection) and the plan computes each frame's boxes on demand, so nothing is
+stored per frame except its time (8 bytes).
+"""
+
+from __future__ import annotations
+
+import heapq
+from array import array
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+
+from sanitize.redact import cover_box
+from sanitize.types import Box, Region
+
+_EPS = 1e-6
+
+
+@dataclass
+class _Track:
+    id: int
+    frames: array = field(default_factory=lambda: array("i"))
+    times: array = field(default_factory=lambda: array("d"))
+    boxes: array = field(default_factory=lambda: array("f"))  # x1, y1, x2, y2 per sighting
+    scores: array = field(default_factory=lambda: array("f"))
+    vx: float = 0.0  # centre velocity, pixels per second (smoothed), for linking only
+    vy: float = 0.0
+
+    def box(self, i: int) -> Box:
+        return Box(*(float(v) for v in self.boxes[4 * i:4 * i + 4]))
+
+    def predict(self, t: float) -> Box:
+        dt = t - self.times[-1]
+        return self.box(len(self.frames) - 1).shifted(self.vx * dt, self.vy * dt)
+
+    def add(self, frame: int, t: float, box: Box, score: float) -> None:
+        if len(self.frames):
+            dt = t - self.times[-1]
+            last = self.box(len(self.frames) - 1)
+            if dt > 0:
+                nvx, nvy = (box.cx - last.cx) / dt, (box.cy - last.cy) / dt
+                # Light smoothing: detector jitter should not read as motion.
+                k = 0.5 if len(self.frames) > 1 else 1.0
+                self.vx, self.vy = (1 - k) * self.vx + k * nvx, (1 - k) * self.vy + k * nvy
+        self.frames.append(frame)
+        self.times.append(t)
+        self.boxes.extend((box.x1, box.y1, box.x2, box.y2))
+        self.scores.append(score)
+
+    def velocity(self, i: int) -> tuple[float, float]:
+        """Centre velocity (px/s) of the segment starting at sighting i (or ending there)."""
+        if len(self.frames) < 2:
+            return (0.0, 0.0)
+        a, b = (i, i + 1) if i + 1 < len(self.frames) else (i - 1, i)
+        dt = self.times[b] - self.times[a]
+        if dt <= 0:
+            return (0.0, 0.0)
+        ba, bb = self.box(a), self.box(b)
+        return ((bb.cx - ba.cx) / dt, (bb.cy - ba.cy) / dt)
+
+
+class MaskPlan:
+    """What pass 2 masks: each frame's boxes, grown to whole heads, computed on
+    demand from the tracks; plus one summary Region per track for the report.
+
+    Fastest when frames are asked for in order (a sweep keeps the active tracks);
+    any order works."""
+
+    def __init__(self, width: int, height: int, times: array, tracks: list[_Track],
+                 extend_s: float) -> None:
+        self.width, self.height = width, height
+        self.times = times
+        self.extend_s = extend_s
+        self._tracks = tracks
+        # Frame span each track covers, extension included, sorted by first frame.
+        self._spans = sorted((self._span(tr), tr.id) for tr in tracks)
+        self._by_id = {tr.id: tr for tr in tracks}
+        self._reset()
+
+    @property
+    def frames(self) -> int:
+        return len(self.times)
+
+    @property
+    def tracks(self) -> list[Region]:
+        return [_summary(tr) for tr in self._tracks]
+
+    def _span(self, tr: _Track) -> tuple[int, int]:
+        first = bisect_left(self.times, tr.times[0] - self.extend_s - _EPS)
+        last = bisect_right(self.times, tr.times[-1] + self.extend_s + _EPS) - 1
+        return first, last
+
+    def _reset(self) -> None:
+        self._next = 0  # next span to activate
+        self._active: list[tuple[int, int]] = []  # heap of (last frame, track id)
+        self._at = -1
+
+    def boxes_for_frame(self, index: int) -> list[Box]:
+        if index < self._at:
+            self._reset()
+        self._at = index
+        while self._next < len(self._spans) and self._spans[self._next][0][0] <= index:
+            (_, last), tid = self._spans[self._next]
+            heapq.heappush(self._active, (last, tid))
+            self._next += 1
+        while self._active and self._active[0][0] < index:
+            heapq.heappop(self._active)
+        out = []
+        # Track order, not heap order: overlapping masks then compose the same way
+        # whatever order frames were asked for (byte-identical re-runs).
+        for last, tid in sorted(self._active, key=lambda a: a[1]):
+            if last < index:
+                continue
+            box = self._box_at(self._by_id[tid], index)
+            grown = cover_box("face", box, self.width, self.height)
+            if grown.w > 0 and grown.h > 0:
+                out.append(grown)
+        return out
+
+    def _box_at(self, tr: _Track, frame: int) -> Box:
+        """Observed, interpolated or held box at a frame, grown for motion."""
+        t = self.times[frame]
+        j = bisect_left(tr.frames, frame)
+        if j < len(tr.frames) and tr.frames[j] == frame:
+            a = b = j
+        else:
+            a, b = max(0, j - 1), min(len(tr.frames) - 1, j)
+        ta, tb = tr.times[a], tr.times[b]
+        if a == b or tb <= ta:
+            # On a sighting, or before the first / after the last: hold the box.
+            box = tr.box(a) if abs(t - ta) <= abs(t - tb) else tr.box(b)
+        else:
+            u = min(1.0, max(0.0, (t - ta) / (tb - ta)))
+            ba, bb = tr.box(a), tr.box(b)
+            box = Box(ba.x1 + (bb.x1 - ba.x1) * u, ba.y1 + (bb.y1 - ba.y1) * u,
+                      ba.x2 + (bb.x2 - ba.x2) * u, ba.y2 + (bb.y2 - ba.y2) * u)
+        vx, vy = tr.velocity(a)
+        return _grow(box, abs(vx), abs(vy), min(abs(t - ta), abs(t - tb)))
+
+
+class FaceTracker:
+    """Online linking of per-frame face detections; `finish()` returns the MaskPlan.
+
+    max_gap_s: longest gap bridged between two sightings of one face.
+    extend_s: how long a track is kept masked before/after it was seen.
+    iou_min / dist_max: link when the predicted box overlaps by iou_min, or the
+        centres are within dist_max face heights (fast small faces).
+    """
+
+    def __init__(self, width: int, height: int, max_gap_s: float = 0.5, extend_s: float = 0.15,
+                 iou_min: float = 0.15, dist_max: float = 1.2) -> None:
+        self.width, self.height = width, height
+        self.max_gap_s, self.extend_s = max_gap_s, extend_s
+        self.iou_min, self.dist_max = iou_min, dist_max
+        self.tracks: list[_Track] = []
+        self._active: list[_Track] = []
+        self.times = array("d")
+
+    def update(self, index: int, t: float, regions: list[Region]) -> None:
+        """Frames must arrive in order, `index` counting from 0 without holes."""
+        if index != len(self.times):
+            raise ValueError(f"frame {index} out of order (expected {len(self.times)})")
+        self.times.append(t)
+        self._active = [tr for tr in self._active if t - tr.times[-1] <= self.max_gap_s + _EPS]
+        dets = [r for r in regions if r.box.w > 0 and r.box.h > 0]
+        pairs = self._match(t, dets)
+        for tr, r in pairs:
+            tr.add(index, t, r.box, r.score)
+        matched = {id(r) for _, r in pairs}
+        for r in dets:
+            if id(r) not in matched:
+                tr = _Track(id=len(self.tracks))
+                tr.add(index, t, r.box, r.score)
+                self.tracks.append(tr)
+                self._active.append(tr)
+
+    def _match(self, t: float, dets: list[Region]) -> list[tuple[_Track, Region]]:
+        """Greedy one-to-one assignment by affinity (overlap first, then distance)."""
+        pairs = []
+        for tr in self._active:
+            pred = tr.predict(t)
+            for r in dets:
+                a = self._affinity(pred, r.box)
+                if a is not None:
+                    pairs.append((a, tr.id, tr, r))
+        pairs.sort(key=lambda p: (p[0], -p[1]), reverse=True)
+        used_t: set[int] = set()
+        used_r: set[int] = set()
+        out: list[tuple[_Track, Region]] = []
+        for _, _, tr, r in pairs:
+            if tr.id in used_t or id(r) in used_r:
+                continue
+            used_t.add(tr.id)
+            used_r.add(id(r))
+            out.append((tr, r))
+        return out
+
+    def _affinity(self, pred: Box, det: Box) -> float | None:
+        ratio = det.h / max(pred.h, _EPS)
+        if not 0.5 <= ratio <= 2.0:
+            return None  # a much bigger/smaller face is someone else
+        iou = pred.iou(det)
+        dist = ((pred.cx - det.cx) ** 2 + (pred.cy - det.cy) ** 2) ** 0.5 / max(pred.h, det.h, 1.0)
+        if iou < self.iou_min and dist > self.dist_max:
+            return None
+        return iou - 0.25 * dist
+
+    def finish(self) -> MaskPlan:
+        return MaskPlan(self.width, self.height, self.times, self.tracks, self.extend_s)
+
+
+def _summary(tr: _Track) -> Region:
+    best = max(range(len(tr.scores)), key=lambda i: tr.scores[i])
+    return Region(
+        kind="face", box=tr.box(best), score=round(float(tr.scores[best]), 4), detector="faces",
+        label="face", frame=int(tr.frames[0]), t_start=round(tr.times[0], 3),
+        t_end=round(tr.times[-1], 3), track_id=tr.id,
+    )
+
+
+def _grow(box: Box, vx: float, vy: float, away_s: float) -> Box:
+    """Grow by the distance the face can move in the time since it was seen,
+    plus a tenth of its size when not seen on this frame (pose and size change)."""
+    mx = vx * away_s + (0.1 * box.w if away_s > 0 else 0.0)
+    my = vy * away_s + (0.1 * box.h if away_s > 0 else 0.0)
+    return Box(box.x1 - mx, box.y1 - my, box.x2 + mx, box.y2 + my)

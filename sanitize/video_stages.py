@@ -1,0 +1,211 @@
+"""The three video stages the pipeline runs in order: analyse, redact, verify.
+
+Two passes over the file instead of holding frames: pass 1 decodes every frame
+at detection size, finds faces and links them into tracks (only boxes are
+kept); pass 2 re-decodes at full size and writes the masked output.  Memory
+therefore stays flat however long the video is.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from sanitize.config import Settings
+from sanitize.detect.tracking import FaceTracker, MaskPlan
+from sanitize.errors import VerifyError
+from sanitize.media.video import Progress, decode_frames, transcode
+from sanitize.types import Box, MediaInfo, Region
+
+# Detection size: the face detector's fast mode runs CenterFace at a longest side
+# of 960 (yuface at 640), so decoding straight to 960 costs nothing in recall and
+# saves scaling full-size frames twice.
+DETECT_SIDE = 960
+FLAG_EVERY_S = 1.0  # policy-flag detectors are slow and their objects do not flicker
+VERIFY_SAMPLES = 10
+VERIFY_FACE_SCORE = 0.85  # a face this sure on a written frame means a mask failed
+DURATION_TOLERANCE_S = 0.1
+
+FrameFlags = Callable[[np.ndarray], list[Region]]
+
+
+@dataclass
+class VideoAnalysis:
+    """Pass 1's result: what to mask on each frame, and what was seen."""
+
+    info: MediaInfo
+    frames: int  # frames decoded: pass 2 and the output must have exactly this many
+    duration_s: float  # first to last frame, plus one frame
+    plan: MaskPlan
+    flags: list[Region] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def faces(self) -> list[Region]:
+        """One summary Region per face track (t_start/t_end, max score, track_id)."""
+        return self.plan.tracks
+
+    def boxes_for_frame(self, index: int) -> list[Box]:
+        return self.plan.boxes_for_frame(index)
+
+
+def analyse_video(path: Path | str, info: MediaInfo, face_detector: Any, settings: Settings,
+                  progress: Progress | None = None, frame_flags: FrameFlags | None = None,
+                  detect_side: int = DETECT_SIDE) -> VideoAnalysis:
+    """Pass 1: faces on every frame (tracked), policy flags on one frame per second."""
+    start = time.monotonic()
+    tracker = FaceTracker(info.width, info.height)
+    flags: list[Region] = []
+    next_flag_t = 0.0
+    n, last_t, step = 0, 0.0, 0.0
+    for f in decode_frames(path, detect_side):
+        inv = 1.0 / f.scale
+        faces = [_scaled(r, inv) for r in face_detector.detect(f.rgb)]
+        tracker.update(f.index, f.t, faces)
+        if frame_flags is not None and settings.flags and f.t >= next_flag_t:
+            flags += _flags_at(frame_flags, f.rgb, inv, f.index, f.t)
+            next_flag_t = f.t + FLAG_EVERY_S
+        step = f.t - last_t if n else 0.0
+        n, last_t = n + 1, f.t
+        if progress is not None:
+            progress(1)
+    plan = tracker.finish()
+    duration = last_t + (step or 1 / 30)
+    return VideoAnalysis(info, n, duration, plan, flags, time.monotonic() - start)
+
+
+def _scaled(r: Region, s: float) -> Region:
+    return replace(r, box=r.box.scaled(s))
+
+
+def _flags_at(frame_flags: FrameFlags, rgb: np.ndarray, inv: float, index: int,
+              t: float) -> list[Region]:
+    # A flag seen on a sampled frame stands for the interval until the next sample.
+    return [
+        replace(r, box=r.box.scaled(inv), frame=index, t_start=round(t, 3),
+                t_end=round(t + FLAG_EVERY_S, 3))
+        for r in frame_flags(rgb)
+    ]
+
+
+def redact_video(src: Path | str, dst: Path | str, analysis: VideoAnalysis, settings: Settings,
+                 progress: Progress | None = None) -> None:
+    """Pass 2: write `dst` with every frame's boxes masked (dst removed on failure)."""
+    stats = transcode(src, dst, analysis.boxes_for_frame, settings, progress)
+    if stats.frames != analysis.frames:
+        Path(dst).unlink(missing_ok=True)
+        # The masks are indexed by frame: a different count means they could be
+        # on the wrong frames, so nothing is written.
+        raise VerifyError(
+            f"video decoded to {stats.frames} frames in pass 2 but {analysis.frames} in pass 1"
+        )
+
+
+# ------------------------------------------------------------------ verify
+
+
+def verify_video(src_info: MediaInfo, dst: Path | str, face_detector: Any,
+                 analysis: VideoAnalysis | None = None,
+                 settings: Settings | None = None) -> list[str]:
+    """Problems with the written file; an empty list means it may be published."""
+    settings = settings or Settings()
+    dst = Path(dst)
+    problems = _metadata_problems(dst)
+    try:
+        with av.open(str(dst)) as c:
+            problems += _stream_problems(c, src_info, settings)
+            if not c.streams.video:
+                return problems
+            problems += _count_problems(c, src_info, analysis, settings)
+            problems += _orientation_problems(c, src_info)
+            problems += _face_problems(c, face_detector)
+    except av.error.FFmpegError as e:
+        problems.append(f"output does not decode: {e}")
+    return problems
+
+
+def _metadata_problems(dst: Path) -> list[str]:
+    try:
+        from sanitize.media.metadata import residual
+    except ImportError:
+        return ["metadata check unavailable (sanitize.media.metadata missing)"]
+    return [f"metadata left: {m.cls} in {m.where} {m.name}".rstrip() for m in residual(dst)]
+
+
+def _stream_problems(c: Any, src_info: MediaInfo, settings: Settings) -> list[str]:
+    want_audio = int(src_info.has_audio and not settings.mute)
+    problems = []
+    if len(c.streams.video) != 1:
+        problems.append(f"{len(c.streams.video)} video streams instead of 1")
+    if len(c.streams.audio) != want_audio:
+        problems.append(f"{len(c.streams.audio)} audio streams instead of {want_audio}")
+    others = len(c.streams) - len(c.streams.video) - len(c.streams.audio)
+    if others:
+        problems.append(f"{others} extra (data/subtitle/attachment) streams")
+    return problems
+
+
+def _count_problems(c: Any, src_info: MediaInfo, analysis: VideoAnalysis | None,
+                    settings: Settings) -> list[str]:
+    vs = c.streams.video[0]
+    # Packets, not decoded frames: H.264 has one packet per frame, and demuxing
+    # without decoding is I/O only.
+    n = sum(1 for p in c.demux(vs) if p.size)
+    problems = []
+    expected = analysis.frames if analysis is not None else src_info.frames
+    if expected is not None and n != expected:
+        problems.append(f"output has {n} frames, source {expected}")
+    out_s = c.duration / av.time_base if c.duration else 0.0
+    keep_audio = src_info.has_audio and not settings.mute
+    want_s = src_info.duration_s if keep_audio or analysis is None else analysis.duration_s
+    if want_s is not None and abs(out_s - want_s) > DURATION_TOLERANCE_S:
+        problems.append(f"output lasts {out_s:.2f} s, source {want_s:.2f} s")
+    return problems
+
+
+def _orientation_problems(c: Any, src_info: MediaInfo) -> list[str]:
+    c.seek(0)
+    frame = next(c.decode(video=0), None)
+    if frame is None:
+        return ["output has no decodable frame"]
+    problems = []
+    if any(sd.type.name == "DISPLAYMATRIX" for sd in frame.side_data) or frame.rotation:
+        problems.append("output carries a rotation flag")
+    want = (src_info.width - src_info.width % 2, src_info.height - src_info.height % 2)
+    if (frame.width, frame.height) != want:
+        problems.append(
+            f"output is {frame.width}x{frame.height}, upright source {want[0]}x{want[1]}"
+        )
+    return problems
+
+
+def _face_problems(c: Any, face_detector: Any) -> list[str]:
+    """Re-detect on frames spread over the output: a sure face means a missed mask."""
+    problems = []
+    for t, rgb in _sample_frames(c, VERIFY_SAMPLES):
+        sure = [r for r in face_detector.detect(rgb) if r.score >= VERIFY_FACE_SCORE]
+        for r in sure:
+            problems.append(
+                f"face visible in output at {t:.2f} s (score {r.score:.2f}, box {r.box.as_list()})"
+            )
+    return problems
+
+
+def _sample_frames(c: Any, n: int) -> list[tuple[float, np.ndarray]]:
+    vs = c.streams.video[0]
+    total = c.duration / av.time_base if c.duration else 0.0
+    out = []
+    for k in range(n):
+        target = total * (k + 0.5) / n
+        c.seek(int(target / vs.time_base), stream=vs, backward=True, any_frame=False)
+        for frame in c.decode(vs):
+            if frame.time is None or frame.time + 1e-3 >= target:
+                out.append((float(frame.time or 0.0), frame.to_ndarray(format="rgb24")))
+                break
+    return out

@@ -1,0 +1,284 @@
+"""Plates (clause 30), documents (clause 12), uniforms (2, 3, 31), seized items (28)
+on the shared corpus.
+
+Plate ground truth (objects/plate, checked by eye on drawn boxes, 2026-11-28): the
+boxes below cover each visible plate, including showroom/vanity plates (SWIFT,
+ALTO, KITUP, nano …) and two-line plates.  votT_22 (Audi at a show) has no plate;
+votT_32's plate was already blurred at the source: both count as misses, so the
+best possible score is 37/39.  A plate counts as found when one region covers
+>= 60 % of its box.
+
+Documents: the 5 doc/ crops (English, Latin, Chinese+numbers, a table,
+Devanagari) must be flagged.  gun/basegun_noWeapon.JPG is a ministry letterhead
+(pure text) and is not counted as a false flag.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from sanitize.detect.documents import DocumentDetector
+from sanitize.detect.plates import PlateDetector, plate_text_score
+from sanitize.detect.seized import SeizedItemsDetector
+from sanitize.detect.text import DET_MODEL, REC_MODEL, TextBox, detect_text
+from sanitize.detect.uniforms import UniformDetector, torso_box
+from sanitize.types import Box, Region
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+OBJECTS = CORPUS / "objects"
+FACES = CORPUS / "faces" / "images"
+needs_corpus = pytest.mark.skipif(not OBJECTS.is_dir(), reason="shared corpus not present")
+
+PLATES: dict[str, list[list[int]]] = {
+    "keshav_1.jpg": [[248, 375, 398, 432]],
+    "keshav_2.jpg": [[616, 1593, 1077, 1685]],
+    "keshav_3.jpg": [[316, 327, 499, 368]],
+    "keshav_4.jpg": [[706, 720, 1052, 798]],
+    "oim_car_image.jpg": [[17, 321, 180, 389]],
+    "votT_1.jpg": [[244, 197, 367, 229]],
+    "votT_10.jpg": [[500, 320, 611, 347], [180, 226, 296, 310]],
+    "votT_11.jpg": [[248, 512, 398, 550]],
+    "votT_12.jpg": [[1440, 802, 1619, 896]],
+    "votT_13.jpg": [[604, 476, 830, 527]],
+    "votT_14.jpg": [[407, 191, 458, 211]],
+    "votT_15.jpg": [[505, 615, 724, 656]],
+    "votT_16.jpg": [[404, 327, 478, 348]],
+    "votT_17.jpg": [[482, 347, 535, 384]],
+    "votT_18.jpg": [[559, 263, 629, 288]],
+    "votT_19.jpg": [[498, 652, 1058, 747]],
+    "votT_2.jpg": [[248, 307, 436, 357]],
+    "votT_20.jpg": [[478, 321, 823, 552]],
+    "votT_21.jpg": [[288, 750, 469, 798]],
+    "votT_22.jpg": [],
+    "votT_23.jpg": [[446, 236, 544, 292]],
+    "votT_24.jpg": [[481, 373, 789, 464]],
+    "votT_25.jpg": [[301, 415, 736, 487]],
+    "votT_26.jpg": [[1677, 1673, 2509, 1855]],
+    "votT_27.jpg": [[294, 351, 432, 410]],
+    "votT_28.jpg": [[371, 321, 746, 410]],
+    "votT_29.jpg": [[239, 235, 290, 255]],
+    "votT_3.jpg": [[342, 342, 424, 371], [130, 248, 184, 265]],
+    "votT_30.jpg": [[438, 756, 798, 826]],
+    "votT_31.jpg": [[322, 201, 388, 222]],
+    "votT_32.jpg": [],
+    "votT_33.jpg": [[397, 425, 1190, 723], [1443, 195, 1515, 255]],
+    "votT_34.jpg": [[327, 171, 474, 204]],
+    "votT_4.jpg": [[53, 76, 109, 90]],
+    "votT_5.jpg": [[111, 358, 168, 382]],
+    "votT_6.jpg": [[225, 140, 305, 163]],
+    "votT_7.jpg": [[248, 343, 385, 367]],
+    "votT_8.jpg": [[365, 342, 692, 397]],
+    "votT_9.jpg": [[269, 362, 498, 394]],
+}
+LETTERHEAD = "basegun_noWeapon.JPG"
+
+
+def _load(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+
+
+def _images(folder: Path) -> list[Path]:
+    exts = {".jpg", ".jpeg", ".png"}
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in exts)
+
+
+def _covers(regions: list[Region], gt: list[int], frac: float = 0.6) -> bool:
+    g = Box(*map(float, gt))
+    for r in regions:
+        ix = max(0.0, min(r.box.x2, g.x2) - max(r.box.x1, g.x1))
+        iy = max(0.0, min(r.box.y2, g.y2) - max(r.box.y1, g.y1))
+        if ix * iy >= frac * g.area:
+            return True
+    return False
+
+
+# --- fast checks (no corpus sweep) -------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "UP 32 AB 1234", "UP32AB1234", "DL2CAY3180", "MH 04 JM8765", "KL:54·A-2670",
+    "HR26CNO821",  # O for 0
+    "U P3Z AB I234",  # Z for 2, I for 1
+    "22BH1234AA",  # Bharat series
+    "KA01 MS 2658", "DL·1N4268",
+])
+def test_plate_strings(text: str) -> None:
+    assert plate_text_score(text) == 1.0
+
+
+@pytest.mark.parametrize("text", ["SCORPIO", "KEEPDISTANCE", "www.orbiz.in", "BSF", "1800ISZ",
+                                  "Top25CarsWithBestFuel", "8281334646", "HRIOt aRIat"])
+def test_not_plate_strings(text: str) -> None:
+    assert plate_text_score(text) == 0.0
+
+
+def test_partial_plate_string_is_weaker() -> None:
+    assert 0 < plate_text_score("PY01") < 1.0
+
+
+def test_model_provenance() -> None:
+    import rapidocr_onnxruntime
+
+    from sanitize.detect.base import sha256_file
+
+    folder = Path(rapidocr_onnxruntime.__file__).resolve().parent / "models"
+    assert sha256_file(folder / "ch_PP-OCRv4_det_infer.onnx") == DET_MODEL.sha256
+    assert sha256_file(folder / "ch_PP-OCRv4_rec_infer.onnx") == REC_MODEL.sha256
+    assert DET_MODEL.version == "1.4.4" and DET_MODEL.licence == "Apache-2.0"
+    names = [m.name for m in PlateDetector().models()]
+    assert names[:2] == [DET_MODEL.name, REC_MODEL.name] and "haarcascade" in names[2]
+    assert [m.name for m in DocumentDetector().models()] == [DET_MODEL.name]
+
+
+def test_tiny_and_blank_pictures() -> None:
+    assert detect_text(np.zeros((4, 4, 3), np.uint8)) == []
+    blank = np.full((120, 200, 3), 200, np.uint8)
+    assert DocumentDetector().detect(blank) == []
+    assert PlateDetector().detect(blank) == []
+    assert UniformDetector().detect(blank, []) == []
+    assert SeizedItemsDetector().detect(blank, []) == []
+
+
+@needs_corpus
+def test_documents_including_devanagari() -> None:
+    det = DocumentDetector()
+    for p in _images(OBJECTS / "doc"):
+        rgb = _load(p)
+        text = detect_text(rgb)
+        regions = det.detect(rgb, text)
+        assert len(regions) == 1 and regions[0].kind == "document", p.name
+        assert regions[0].score >= 0.6, p.name
+    # The Devanagari page is found by the detector alone, no recognition needed.
+    dev = _load(OBJECTS / "doc" / "rapidocr_devanagari.jpg")
+    assert len(detect_text(dev)) >= 5
+
+
+def test_uniform_colour_rules() -> None:
+    face = Region("face", Box(80, 20, 120, 70), 0.9, "test")
+    khaki = np.full((400, 200, 3), (195, 176, 128), np.uint8)  # police khaki shirt
+    skin = np.array([200, 150, 120], np.uint8)
+    khaki[20:70, 80:120] = skin
+    assert UniformDetector().detect(khaki, [face])[0].kind == "uniform"
+    blue = np.full((400, 200, 3), (40, 60, 160), np.uint8)  # blue shirt
+    blue[20:70, 80:120] = skin
+    assert UniformDetector().detect(blue, [face]) == []
+    t = torso_box(face.box, 200, 400)
+    assert t.y1 > face.box.y2 and t.w == pytest.approx(120)
+
+
+def test_seized_rules() -> None:
+    sheet = np.full((300, 400, 3), (40, 70, 140), np.uint8)
+    for x in (40, 160, 280):  # three dark items on a blue cloth
+        sheet[120:180, x:x + 70] = (30, 30, 30)
+    gun = Region("weapon", Box(40, 120, 110, 180), 0.7, "test")
+    gun2 = Region("weapon", Box(160, 120, 230, 180), 0.7, "test")
+    det = SeizedItemsDetector()
+    assert det.detect(sheet, [gun])[0].kind == "seized_items"  # weapon + objects
+    assert det.detect(sheet, [gun, gun2])[0].score >= 0.8  # two weapons, flat
+    weak = Region("weapon", gun.box, 0.42, "test")
+    assert det.detect(sheet, [weak]) == []  # a lone weak hit is not enough
+    # A rifle across a person's torso is carried, not displayed.
+    face = Region("face", Box(60, 40, 90, 80), 0.9, "test")
+    assert det.detect(sheet, [gun, face]) == []
+    assert det.detect(sheet, [face]) == []
+
+
+# --- corpus sweeps -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plate_results() -> dict[str, tuple[list[Region], list[TextBox]]]:
+    if not OBJECTS.is_dir():
+        pytest.skip("shared corpus not present")
+    det = PlateDetector()
+    out = {}
+    for folder in (OBJECTS / "plate", OBJECTS / "person", FACES):
+        for p in _images(folder):
+            rgb = _load(p)
+            text = detect_text(rgb)
+            out[f"{folder.name}/{p.name}"] = (det.detect(rgb, text), text)
+    return out
+
+
+@pytest.mark.slow
+def test_plates_found(plate_results) -> None:
+    found = []
+    for name, gts in PLATES.items():
+        regions, _ = plate_results[f"plate/{name}"]
+        assert all(r.kind == "plate" and 0 < r.score <= 1 for r in regions)
+        if any(_covers(regions, g) for g in gts):
+            found.append(name)
+    print(f"plates: {len(found)}/39 photos have a region covering a plate")
+    assert len(found) >= 31  # measured 33/39 (2026-11-28); target >= 25
+
+
+@pytest.mark.slow
+def test_plate_false_regions_on_people(plate_results) -> None:
+    people = {k: v[0] for k, v in plate_results.items() if not k.startswith("plate/")}
+    n = sum(len(r) for r in people.values())
+    pictures = sum(bool(r) for r in people.values())
+    print(f"false plate regions on {len(people)} people photos: {n} in {pictures} pictures")
+    assert n <= 6 and pictures <= 3  # measured 4 regions in 2 pictures
+
+
+@pytest.mark.slow
+@needs_corpus
+def test_document_false_flags() -> None:
+    det = DocumentDetector()
+    flagged = []
+    others = [OBJECTS / f for f in ("plate", "person", "uniform", "gun")] + [FACES]
+    n = 0
+    for folder in others:
+        for p in _images(folder):
+            if p.name == LETTERHEAD:
+                continue
+            n += 1
+            if det.detect(_load(p)):
+                flagged.append(f"{folder.name}/{p.name}")
+    print(f"document false flags: {len(flagged)}/{n}: {flagged}")
+    assert len(flagged) <= 2  # measured 1/83 (a gun with a printed label)
+
+
+@pytest.mark.slow
+@needs_corpus
+def test_uniform_flag_rates() -> None:
+    faces_mod = pytest.importorskip("sanitize.detect.faces")
+    fd, ud = faces_mod.FaceDetector(), UniformDetector()
+
+    def rates(paths: list[Path]) -> tuple[int, int, int, int]:
+        pics = torsos = flagged_pics = flagged_torsos = 0
+        for p in paths:
+            rgb = _load(p)
+            faces = fd.detect(rgb)
+            regions = ud.detect(rgb, faces)
+            pics += 1
+            torsos += sum(f.box.w >= ud.min_face_px for f in faces)
+            flagged_pics += bool(regions)
+            flagged_torsos += len(regions)
+        return flagged_pics, pics, flagged_torsos, torsos
+
+    u = rates(_images(OBJECTS / "uniform"))
+    c = rates(_images(FACES) + _images(OBJECTS / "person"))
+    print(f"uniform photos flagged {u[0]}/{u[1]}, torsos {u[2]}/{u[3]}; "
+          f"civilian photos flagged {c[0]}/{c[1]}, torsos {c[2]}/{c[3]}")
+    assert u[0] >= 6 and u[2] >= 0.68 * u[3]  # measured 7/7 photos, 38/50 torsos
+    assert c[0] <= 5 and c[2] <= 0.06 * c[3]  # measured 4/16 photos, 11/255 torsos
+
+
+@pytest.mark.slow
+@needs_corpus
+def test_one_text_pass_serves_plates_and_documents() -> None:
+    rgb = _load(OBJECTS / "plate" / "keshav_1.jpg")
+    t0 = time.perf_counter()
+    text = detect_text(rgb)
+    t_det = time.perf_counter() - t0
+    plates = PlateDetector(use_haar=False).detect(rgb, text)
+    docs = DocumentDetector().detect(rgb, text)
+    assert plates and not docs
+    assert t_det < 10

@@ -1,0 +1,162 @@
+"""The image core end to end on real camera/phone files and real faces."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from sanitize.config import Settings
+from sanitize.detect.registry import get_detectors
+from sanitize.media import images
+from sanitize.media.metadata import residual
+from sanitize.media.probe import sniff
+from sanitize.pipeline import process_file
+from sanitize.types import MediaKind, Status
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CORPUS = SHARED / "corpus"
+LEAKCHECK = SHARED / "tools" / "leakcheck.py"
+IMAGE_EXT = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".bmp"}
+FACES_ONLY = Settings(flags=False)
+
+
+def sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def metadata_images() -> list[Path]:
+    return sorted(p for p in (CORPUS / "metadata").iterdir() if p.suffix.lower() in IMAGE_EXT)
+
+
+@pytest.mark.parametrize("src", metadata_images(), ids=lambda p: p.name)
+def test_corpus_image_leaves_no_metadata_and_stays_upright(src: Path, tmp_path: Path) -> None:
+    before = sha(src)
+    res = process_file(src, Path(src.name), tmp_path, FACES_ONLY)
+    assert res.status in (Status.SAFE, Status.REVIEW), res.error
+    out = tmp_path / res.output
+    assert out.is_file()
+    assert residual(out) == []
+    lc = subprocess.run([sys.executable, str(LEAKCHECK), "--pair", str(src), str(out)],
+                        capture_output=True, text=True, timeout=300)
+    assert lc.returncode == 0, lc.stdout + lc.stderr
+    assert sha(src) == before, "original modified"
+    assert not any((tmp_path / ".tmp").iterdir()), "temp file left behind"
+
+
+def test_metadata_found_is_reported_by_class_without_values(tmp_path: Path) -> None:
+    src = CORPUS / "metadata" / "ian__DSCN0010.jpg"
+    res = process_file(src, Path(src.name), tmp_path, FACES_ONLY)
+    classes = {m.cls for m in res.metadata_removed}
+    assert "gps" in classes
+    gps_findings = [f for f in res.findings if f.kind == "metadata:gps"]
+    assert gps_findings and gps_findings[0].clauses == ("29",)
+    text = json.dumps(res.to_json())
+    assert "43.46" not in text and "11.88" not in text  # the coordinates themselves never leak
+
+
+def test_exif_orientation_is_applied_to_pixels(tmp_path: Path) -> None:
+    src = CORPUS / "metadata" / "ian__portrait_6.jpg"
+    with Image.open(src) as im:
+        assert im.getexif().get(0x0112) == 6
+        expected = np.asarray(ImageOps.exif_transpose(im).convert("RGB"), dtype=np.int16)
+        stored_size = im.size
+    res = process_file(src, Path(src.name), tmp_path, FACES_ONLY)
+    with Image.open(tmp_path / res.output) as out:
+        assert out.size == (stored_size[1], stored_size[0])
+        assert 0x0112 not in out.getexif()
+        got = np.asarray(out.convert("RGB"), dtype=np.int16)
+    # Same picture, not a rotated or mirrored one.  Compared by correlation, since
+    # the embedded colour profile is converted to sRGB (values shift, structure not).
+    def corr(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.corrcoef(a.mean(axis=2).ravel(), b.mean(axis=2).ravel())[0, 1])
+
+    assert corr(got, expected) > 0.97
+    assert corr(got, expected[::-1, ::-1]) < 0.9
+
+
+@pytest.mark.parametrize("name", ["ian__IMG_5195.HEIC", "ian__iphone_13_pro_max.HEIC"])
+def test_heic_becomes_upright_jpeg(name: str, tmp_path: Path) -> None:
+    src = CORPUS / "metadata" / name
+    res = process_file(src, Path(name), tmp_path, FACES_ONLY)
+    assert res.output and res.output.endswith(".jpg"), res.error
+    assert sniff(tmp_path / res.output) == (MediaKind.IMAGE, "jpeg")
+
+
+def test_faces_are_masked_and_not_found_again(tmp_path: Path) -> None:
+    src = CORPUS / "faces" / "images" / "graduation_group.jpg"
+    res = process_file(src, Path(src.name), tmp_path, FACES_ONLY)
+    assert res.status is Status.SAFE, res.error
+    faces = [f for f in res.findings if f.kind == "face"]
+    assert len(faces) >= 30
+    assert all(f.action == "blurred" and "27" in f.clauses for f in faces)
+    out = images.decode(tmp_path / res.output, "jpeg", 10**9)
+    assert get_detectors(FACES_ONLY).faces.detect(out.rgb) == []
+    # Every ground-truth face region really changed (was masked), not just reported.
+    gt = json.loads((CORPUS / "faces" / "ground_truth.json").read_text())[src.name]
+    orig = images.decode(src, "jpeg", 10**9).rgb.astype(np.int16)
+    for face in gt["faces"]:
+        if face["ignore"]:
+            continue
+        x1, y1, x2, y2 = (round(v) for v in face["box"])
+        a, b = orig[y1:y2, x1:x2], out.rgb[y1:y2, x1:x2].astype(np.int16)
+        # Pixelation removes the within-cell detail: the high-frequency energy collapses.
+        assert np.abs(np.diff(b, axis=1)).mean() < 0.5 * np.abs(np.diff(a, axis=1)).mean() + 1
+
+
+@pytest.mark.parametrize("mask", ["blur", "solid"])
+def test_other_masks_also_hide_faces(mask: str, tmp_path: Path) -> None:
+    src = CORPUS / "faces" / "images" / "obama_biden_stage.jpg"
+    settings = Settings(flags=False, mask=mask)
+    res = process_file(src, Path(src.name), tmp_path, settings)
+    assert res.status is Status.SAFE, res.error
+    out = images.decode(tmp_path / res.output, "jpeg", 10**9)
+    assert get_detectors(settings).faces.detect(out.rgb) == []
+
+
+def _write_bad_inputs(d: Path) -> dict[str, str]:
+    """name → words the error must contain."""
+    good = (CORPUS / "metadata" / "ian__DSCN0010.jpg").read_bytes()
+    (d / "empty.jpg").write_bytes(b"")
+    (d / "truncated.jpg").write_bytes(good[: len(good) // 3])
+    (d / "random.jpg").write_bytes(np.random.default_rng(1).bytes(5000))
+    (d / "notes.png").write_text("not a picture at all")
+    # A real PNG header declaring 100000 x 100000 pixels: a decompression bomb.
+    Image.new("L", (1, 1)).save(d / "bomb.png")
+    data = bytearray((d / "bomb.png").read_bytes())
+    data[16:24] = (100000).to_bytes(4, "big") * 2
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")  # a valid IHDR
+    (d / "bomb.png").write_bytes(bytes(data))
+    return {"empty.jpg": "empty", "truncated.jpg": "decode", "random.jpg": "not a supported",
+            "notes.png": "not a supported", "bomb.png": "limit"}
+
+
+def test_bad_inputs_get_a_clear_error_and_no_output(tmp_path: Path) -> None:
+    src_dir = tmp_path / "in"
+    src_dir.mkdir()
+    expected = _write_bad_inputs(src_dir)
+    out = tmp_path / "out"
+    for name, words in expected.items():
+        res = process_file(src_dir / name, Path(name), out, FACES_ONLY)
+        assert res.status is Status.ERROR, name
+        assert words in res.error.lower(), (name, res.error)
+        assert "Traceback" not in res.error and "\n" not in res.error
+        assert res.output is None
+    assert not (out / "safe").exists() and not (out / "review").exists()
+    assert not (out / ".tmp").exists() or not any((out / ".tmp").iterdir())
+
+
+def test_content_sniffing_ignores_the_extension(tmp_path: Path) -> None:
+    src = tmp_path / "really_a_jpeg.png"
+    shutil.copy(CORPUS / "metadata" / "ian__DSCN0010.jpg", src)
+    assert sniff(src) == (MediaKind.IMAGE, "jpeg")
+    res = process_file(src, Path(src.name), tmp_path / "out", FACES_ONLY)
+    assert res.output == "safe/really_a_jpeg.jpg"

@@ -1,0 +1,290 @@
+"""Video stages on real media: synthetic clips built from real face photos (known
+face boxes on every frame) and the corpus's device videos with GPS telemetry."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from sanitize.config import Settings
+from sanitize.detect.faces import FaceDetector
+from sanitize.detect.tracking import FaceTracker
+from sanitize.errors import DecodeError, TooLarge, UnsupportedFile
+from sanitize.media.video import decode_frames, probe_video, transcode
+from sanitize.types import Box, Region
+from sanitize.video_stages import VideoAnalysis, analyse_video, redact_video, verify_video
+
+sys.path.insert(0, str(Path(__file__).parent))
+from videoclips import Clip, corrupt, detail_kept, inside_fraction, make_clip, truncate
+
+CORPUS = Path("/work/shared/corpus/metadata")
+LEAKCHECK = Path("/work/shared/tools/leakcheck.py")
+MIN_FACE_PX = 16
+REQUIRED_COVERAGE = 0.995
+DETAIL_KEPT_MAX = 0.5  # unmasked faces re-encoded measure >= 0.89; masked <= 0.45
+
+VARIANTS = {
+    "landscape": {},
+    "portrait_rotated": {"rotation": -90, "size": (360, 640)},
+    "vfr": {"vfr": True},
+}
+
+
+@dataclass
+class Processed:
+    clip: Clip
+    out: Path
+    analysis: VideoAnalysis
+    problems: list[str]
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return FaceDetector(fast=True)
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def processed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+              detector: FaceDetector) -> Processed:
+    d = tmp_path_factory.mktemp(request.param)
+    clip = make_clip(d / "in.mp4", **VARIANTS[request.param])
+    settings = Settings()
+    info = probe_video(clip.path, settings)
+    analysis = analyse_video(clip.path, info, detector, settings)
+    out = d / "out.mp4"
+    redact_video(clip.path, out, analysis, settings)
+    return Processed(clip, out, analysis, verify_video(info, out, detector, analysis, settings))
+
+
+def _ffprobe(path: Path) -> dict:
+    res = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_packets", "-show_streams", "-show_format",
+         "-show_chapters", "-of", "json", str(path)],
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(res.stdout)
+
+
+def _frame_times(path: Path) -> list[float]:
+    with av.open(str(path)) as c:
+        return [float(f.time) for f in c.decode(video=0)]
+
+
+# ------------------------------------------------------------------ synthetic clips
+
+
+def test_frame_count_and_timestamps_kept(processed: Processed) -> None:
+    times = _frame_times(processed.out)
+    assert processed.analysis.frames == len(processed.clip.times)
+    assert len(times) == len(processed.clip.times)
+    assert np.max(np.abs(np.array(times) - np.array(processed.clip.times))) < 0.002
+
+
+def test_audio_kept_and_in_time(processed: Processed) -> None:
+    probe = _ffprobe(processed.out)
+    audio = [s for s in probe["streams"] if s["codec_type"] == "audio"]
+    assert len(audio) == 1 and audio[0]["codec_name"] == "aac"
+    assert abs(float(audio[0]["duration"]) - processed.clip.audio_seconds) <= 0.1
+    assert abs(float(probe["format"]["duration"]) - processed.clip.audio_seconds) <= 0.1
+
+
+def test_upright_without_rotation_flag(processed: Processed) -> None:
+    video = [s for s in _ffprobe(processed.out)["streams"] if s["codec_type"] == "video"]
+    assert len(video) == 1
+    assert (video[0]["width"], video[0]["height"]) == (processed.clip.width, processed.clip.height)
+    assert not video[0].get("side_data_list")
+    # The picture itself is the upright one: compare with the source as displayed.
+    src = next(decode_frames(processed.clip.path)).rgb
+    with av.open(str(processed.out)) as c:
+        out = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    assert np.abs(src.astype(int) - out.astype(int)).mean() < 15
+
+
+def test_every_face_masked_on_every_frame(processed: Processed) -> None:
+    clip, pairs, by_pixels, by_boxes = processed.clip, 0, 0, 0
+    with av.open(str(processed.out)) as c:
+        for src, out_frame in zip(decode_frames(clip.path), c.decode(video=0), strict=True):
+            out = out_frame.to_ndarray(format="rgb24")
+            masks = processed.analysis.boxes_for_frame(src.index)
+            for box in clip.faces[src.index]:
+                if box[3] - box[1] < MIN_FACE_PX:
+                    continue
+                pairs += 1
+                by_pixels += detail_kept(src.rgb, out, box) < DETAIL_KEPT_MAX
+                by_boxes += inside_fraction(box, masks, clip.width, clip.height) >= 0.9
+    assert pairs > 1000
+    assert by_pixels / pairs >= REQUIRED_COVERAGE, f"pixels: {by_pixels}/{pairs}"
+    assert by_boxes / pairs >= REQUIRED_COVERAGE, f"mask boxes: {by_boxes}/{pairs}"
+
+
+def test_verify_passes_on_good_output(processed: Processed) -> None:
+    assert processed.problems == []
+
+
+def test_tracks_summarised(processed: Processed) -> None:
+    faces = processed.analysis.faces
+    assert faces and all(r.kind == "face" and r.track_id is not None for r in faces)
+    for r in faces:
+        assert r.t_start is not None and r.t_end is not None and r.t_start <= r.t_end
+
+
+# ------------------------------------------------------------------ verify fails closed
+
+
+def test_verify_reports_unmasked_faces(tmp_path: Path, detector: FaceDetector) -> None:
+    clip = make_clip(tmp_path / "in.mp4", image="friends_table.jpg", seconds=1.0)
+    info = probe_video(clip.path)
+    out = tmp_path / "out.mp4"
+    transcode(clip.path, out, lambda i: [])
+    problems = verify_video(info, out, detector)
+    assert any(p.startswith("face visible") for p in problems), problems
+
+
+def test_mute_drops_audio(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "in.mp4", seconds=1.0)
+    out = tmp_path / "out.mp4"
+    transcode(clip.path, out, lambda i: [], Settings(mute=True))
+    kinds = [s["codec_type"] for s in _ffprobe(out)["streams"]]
+    assert kinds == ["video"]
+
+
+# ------------------------------------------------------------------ containers and metadata
+
+
+@pytest.mark.parametrize("path", sorted([*CORPUS.glob("*.mp4"), *CORPUS.glob("*.mov")]),
+                         ids=lambda p: p.name)
+def test_corpus_video_leaves_no_metadata(path: Path, tmp_path: Path) -> None:
+    info = probe_video(path)
+    out = tmp_path / (path.stem + ".mp4")
+    stats = transcode(path, out, lambda i: [])
+    assert stats.frames == info.frames
+    res = subprocess.run([sys.executable, str(LEAKCHECK), "--pair", str(path), str(out)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0 and "CLEAN" in res.stdout, res.stdout
+    probe = _ffprobe(out)
+    assert [s["codec_type"] for s in probe["streams"]] == ["video"] + ["audio"] * info.has_audio
+    assert not probe.get("chapters") and not probe["format"].get("tags", {}).get("encoder")
+
+
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory: pytest.TempPathFactory) -> Clip:
+    return make_clip(tmp_path_factory.mktemp("short") / "in.mp4", seconds=1.0)
+
+
+@pytest.mark.parametrize("ext,args", [
+    ("mkv", ["-c", "copy"]),
+    ("avi", ["-c:v", "mpeg4", "-c:a", "mp3"]),
+    ("webm", ["-c:v", "libvpx", "-deadline", "realtime", "-c:a", "libopus"]),
+    ("3gp", ["-c", "copy"]),
+    ("mts", ["-c", "copy", "-f", "mpegts"]),
+    ("mov", ["-c", "copy"]),
+])
+def test_input_containers(ext: str, args: list[str], short_clip: Clip, tmp_path: Path) -> None:
+    src = tmp_path / f"in.{ext}"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(short_clip.path), *args, str(src)],
+                   check=True)
+    info = probe_video(src)
+    out = tmp_path / "out.mp4"
+    stats = transcode(src, out, lambda i: [])
+    assert stats.frames == len(short_clip.times)
+    assert (info.width, info.height) == (short_clip.width, short_clip.height)
+    kinds = [s["codec_type"] for s in _ffprobe(out)["streams"]]
+    assert kinds == ["video", "audio"]
+
+
+# ------------------------------------------------------------------ refusals
+
+
+@pytest.mark.parametrize("damage", [truncate, corrupt])
+def test_damaged_video_raises_and_writes_nothing(damage: object, short_clip: Clip,
+                                                 tmp_path: Path) -> None:
+    # Both layouts: index at the end (camera-like) and at the front (faststart).
+    faststart = tmp_path / "fast.mp4"
+    transcode(short_clip.path, faststart, lambda i: [])
+    for src in (short_clip.path, faststart):
+        bad = damage(src, tmp_path / "bad.mp4")  # type: ignore[operator]
+        out = tmp_path / "out.mp4"
+        with pytest.raises(DecodeError):
+            probe_video(bad)
+            transcode(bad, out, lambda i: [])
+        assert not out.exists()
+
+
+def test_not_a_video_is_refused(tmp_path: Path) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video at all\n" * 50)
+    with pytest.raises(UnsupportedFile):
+        probe_video(text)
+    with pytest.raises(UnsupportedFile):
+        probe_video(Path("/work/shared/corpus/faces/images/grace_hopper.jpg"))
+
+
+def test_too_long_is_refused(short_clip: Clip) -> None:
+    with pytest.raises(TooLarge):
+        probe_video(short_clip.path, Settings(max_video_seconds=0.5))
+    with pytest.raises(TooLarge):
+        probe_video(short_clip.path, Settings(max_pixels=1000))
+
+
+# ------------------------------------------------------------------ tracker
+
+
+def _face(x: float, y: float, size: float = 30.0, score: float = 0.9) -> Region:
+    return Region("face", Box(x, y, x + size, y + size), score, "test")
+
+
+def _run_tracker(dets: dict[int, list[Region]], n: int, fps: float = 30.0) -> FaceTracker:
+    tr = FaceTracker(640, 360)
+    for i in range(n):
+        tr.update(i, i / fps, dets.get(i, []))
+    return tr
+
+
+def test_tracker_bridges_gap_with_interpolated_box() -> None:
+    # Seen on frames 0-9 moving right, missed on 10-19 (1/3 s), seen again from 20.
+    dets = {i: [_face(100 + 5 * i, 100)] for i in [*range(10), *range(20, 30)]}
+    plan = _run_tracker(dets, 30).finish()
+    assert len(plan.tracks) == 1
+    for i in range(10, 20):
+        (box,) = plan.boxes_for_frame(i)
+        true = _face(100 + 5 * i, 100).box
+        assert box.x1 <= true.x1 and box.x2 >= true.x2 and box.y1 <= true.y1 and box.y2 >= true.y2
+
+
+def test_tracker_does_not_bridge_long_gaps() -> None:
+    dets = {i: [_face(100, 100)] for i in [*range(5), *range(40, 45)]}
+    plan = _run_tracker(dets, 45).finish()
+    assert len(plan.tracks) == 2
+    assert plan.boxes_for_frame(22) == []
+
+
+def test_tracker_extends_tracks_and_masks_single_weak_detection() -> None:
+    plan = _run_tracker({10: [_face(300, 200, score=0.21)]}, 30).finish()
+    assert len(plan.tracks) == 1 and plan.tracks[0].score == pytest.approx(0.21)
+    covered = [i for i in range(30) if plan.boxes_for_frame(i)]
+    assert covered[0] <= 7 and covered[-1] >= 13
+
+
+def test_tracker_grows_boxes_with_motion() -> None:
+    # A fast face (600 px/s) missed for 4 frames: interpolated boxes are grown.
+    dets = {i: [_face(20 * i, 100)] for i in [0, 1, 2, 7, 8]}
+    plan = _run_tracker(dets, 9).finish()
+    still = plan.boxes_for_frame(1)[0]
+    moving = plan.boxes_for_frame(4)[0]
+    assert moving.w > still.w
+
+
+def test_tracker_plan_same_in_any_order() -> None:
+    dets = {i: [_face(10 * i, 50), _face(400, 10 * i, size=40)] for i in range(0, 30, 3)}
+    plan = _run_tracker(dets, 30).finish()
+    forward = [plan.boxes_for_frame(i) for i in range(30)]
+    backward = [plan.boxes_for_frame(i) for i in reversed(range(30))][::-1]
+    assert forward == backward and all(forward)
+    assert len(plan.tracks) == 2  # a face moving one width per sighting stays one track
