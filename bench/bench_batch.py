@@ -13,16 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from sanitize.batch import collect_inputs, run_batch  # noqa: E402
-from sanitize.config import Settings  # noqa: E402
-from sanitize.types import Status  # noqa: E402
+from sanitize.batch import collect_inputs, run_batch
+from sanitize.config import Settings
+from sanitize.types import Status
 
 CORPUS = Path("/work/shared/corpus")
 DEFAULT_DIRS = [CORPUS / "faces" / "images", CORPUS / "metadata"]

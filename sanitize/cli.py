@@ -26,6 +26,14 @@ def _settings(mask: str, max_megapixels: float, no_flags: bool, mute: bool,
         load_policy(policy)
     except PolicyError as e:
         raise click.UsageError(str(e)) from e
+    if classes:
+        from sanitize.detect.yolo import ClassMapError, load_class_map
+
+        for c in classes:
+            try:
+                load_class_map(c)
+            except ClassMapError as e:
+                raise click.UsageError(str(e)) from e
     return Settings(
         mask=mask, max_pixels=int(max_megapixels * 1e6), flags=not no_flags, mute=mute,
         policy_file=policy.resolve() if policy else None,

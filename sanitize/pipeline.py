@@ -22,7 +22,7 @@ from sanitize.errors import SanitizeError, VerifyError
 from sanitize.media import images
 from sanitize.media.metadata import inventory, residual
 from sanitize.media.probe import sniff
-from sanitize.policy import Decision, load_policy
+from sanitize.policy import Decision
 from sanitize.redact import cover_box, mask_boxes
 from sanitize.types import FileResult, Finding, MediaKind, Region, Status
 
@@ -67,7 +67,7 @@ def _image_job(src: Path, fmt: str, out_root: Path, settings: Settings,
     result.media = pic.info
     result.metadata_removed = metadata
     regions = detectors.analyse(pic.rgb)                                     # analyse
-    decision = load_policy(settings.policy_file).decide(regions, metadata)  # decide
+    decision = detectors.policy(settings).decide(regions, metadata)  # decide
     out_fmt = images.output_format(fmt, pic.alpha is not None)
     tmp = _temp_path(out_root, images.EXTENSION[out_fmt])
     blur = list(decision.blur)
@@ -89,7 +89,7 @@ def _image_job(src: Path, fmt: str, out_root: Path, settings: Settings,
         # A face only the re-check saw (JPEG re-compression can tip a borderline
         # score): mask it too and write again.  When unsure, blur.
         blur.extend(leftover)
-        findings.extend(load_policy(settings.policy_file).decide(leftover).findings)
+        findings.extend(detectors.policy(settings).decide(leftover).findings)
     result.findings = findings
     result.status = Status.REVIEW if Decision(blur, findings).needs_review else Status.SAFE
     return tmp, out_fmt

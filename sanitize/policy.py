@@ -52,6 +52,12 @@ class Policy:
     clauses: dict[str, Clause]
     rules: dict[str, Rule]
 
+    def extended(self, extra: dict[str, Rule]) -> Policy:
+        """This policy plus rules for kinds it lacks; the policy file wins on conflicts."""
+        if not extra:
+            return self
+        return Policy(self.clauses, {**extra, **self.rules})
+
     def rule(self, kind: str) -> Rule:
         # Unknown kinds (from a user's own model) are flagged for review, never dropped.
         return self.rules.get(kind) or Rule(kind, "flag", True, 0.0, ())

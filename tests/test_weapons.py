@@ -348,3 +348,17 @@ def test_declared_class_count_is_checked(tmp_path) -> None:
     assert YoloDetector.from_files(onnx_file, _byo_yaml(tmp_path, "", class_id=3))
     with pytest.raises(ClassMapError, match="model has 1 class"):
         YoloDetector.from_files(onnx_file, _byo_yaml(tmp_path, ", num_classes: 1", class_id=3))
+
+
+def test_export_script_pins_the_committed_file() -> None:
+    """The export script (run only in its own torch environment) and run time agree."""
+    import importlib.util
+
+    from sanitize.detect.weapons import WEAPON_ONNX, WEAPON_SHA256
+
+    spec = importlib.util.spec_from_file_location("export_weapon", REPO_MODELS / "export_weapon.py")
+    assert spec and spec.loader
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)  # stdlib imports only at top level: no torch needed
+    assert script.EXPECTED_ONNX_SHA256 == WEAPON_SHA256
+    assert script.OUT_DEFAULT.name == WEAPON_ONNX

@@ -4,7 +4,7 @@ Three sources, because no single one finds enough plates offline:
   1. text lines whose recognised string reads as an Indian registration number
      (state code, district, series, number; BH series), also across two stacked
      or side-by-side lines, with the usual OCR confusions (O/0, I/1, B/8 …);
-  2. plate-shaped text lines (width/height 2–6, short upper-case/digit string);
+  2. plate-shaped text lines (width/height 2–6, 2-12 characters with a digit);
   3. OpenCV's Haar "russian plate" cascade, which fires on the plate's frame even
      when the characters are too small or blurred to be detected as text.
 Recall wins over precision: a blurred badge or sign costs little, an unblurred
@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sanitize.detect.base import ModelInfo, nms, sha256_file
+from sanitize.detect.base import ModelInfo, sha256_file
 from sanitize.detect.text import TextBox, detect_text, read_text, text_models
 from sanitize.errors import ModelMissing
 from sanitize.types import Box, Region
@@ -138,6 +138,21 @@ def _reading_order(a: TextBox, b: TextBox) -> bool:
     return a.box.cx < b.box.cx and abs(a.box.cy - b.box.cy) < max(a.box.h, b.box.h) * 0.7
 
 
+def _merge_overlaps(regions: list[Region], iou: float = 0.3) -> list[Region]:
+    """One region per plate.  Overlapping hits are merged into their UNION (not
+    suppressed as in NMS): the text line and the cascade's plate frame cover
+    different parts of the same plate, and the blur must cover both."""
+    kept: list[Region] = []
+    for r in sorted(regions, key=lambda r: r.score, reverse=True):
+        for i, k in enumerate(kept):
+            if r.box.iou(k.box) >= iou:
+                kept[i] = Region(k.kind, k.box.union(r.box), k.score, k.detector, k.label)
+                break
+        else:
+            kept.append(r)
+    return kept
+
+
 class PlateDetector:
     """`detect(rgb, text=None)`: pass the picture's shared `detect_text` result as `text`
     so the text detector runs once per picture (documents use the same result)."""
@@ -169,7 +184,7 @@ class PlateDetector:
         regions = self._from_text(cands, strings)
         if self.use_haar:
             regions += self._from_haar(rgb)
-        return nms(regions, iou=0.3)
+        return _merge_overlaps(regions)
 
     def _candidates(self, boxes: list[TextBox], height: int) -> list[TextBox]:
         # Wide bounds: parts of two-line plates are squarer (aspect ~1.5) than a plate.

@@ -12,6 +12,7 @@ import numpy as np
 
 from sanitize.config import Settings
 from sanitize.detect.base import Detector, ModelInfo
+from sanitize.policy import Policy, Rule, load_policy
 from sanitize.types import Region
 
 
@@ -19,6 +20,11 @@ from sanitize.types import Region
 class Detectors:
     faces: Detector
     flaggers: list[Detector] = field(default_factory=list)
+    # Rules for kinds that only a user's own model knows (from its class-map YAML).
+    extra_rules: dict[str, Rule] = field(default_factory=dict)
+
+    def policy(self, settings: Settings) -> Policy:
+        return load_policy(settings.policy_file).extended(self.extra_rules)
 
     def models(self) -> list[ModelInfo]:
         seen: dict[str, ModelInfo] = {}
@@ -51,4 +57,17 @@ def get_detectors(settings: Settings) -> Detectors:
 def _build(settings: Settings) -> Detectors:
     from sanitize.detect.faces import FaceDetector
 
-    return Detectors(faces=FaceDetector(), flaggers=[])
+    detectors = Detectors(faces=FaceDetector())
+    if settings.flags:
+        from sanitize.detect.weapons import WeaponDetector
+
+        detectors.flaggers.append(WeaponDetector())
+    for extra in settings.extra_models:
+        from sanitize.detect.yolo import YoloDetector
+
+        byo = YoloDetector.from_files(extra.onnx, extra.classes)
+        detectors.flaggers.append(byo)
+        for spec in byo.classes.values():
+            detectors.extra_rules.setdefault(spec.kind, Rule(
+                spec.kind, "flag", True, spec.threshold, spec.clauses))
+    return detectors
