@@ -74,8 +74,7 @@ def collect_inputs(paths: list[Path], out_root: Path) -> list[InputFile]:
     A file's `rel` is its path below the folder it was found in (a file given
     directly keeps its bare name).  Anything inside `out_root` is skipped so the
     tool never re-processes its own outputs.  The same file reached twice counts
-    once; two different files with the same `rel` (from two folders) get the
-    later folder's name as a prefix so neither overwrites the other.
+    once; see _unique_rels for names that would clash in OUT.
     """
     out_dirs = {Path(os.path.abspath(out_root)), Path(os.path.realpath(out_root))}
     found: list[InputFile] = []
@@ -101,19 +100,31 @@ def collect_inputs(paths: list[Path], out_root: Path) -> list[InputFile]:
                 continue
             seen_src.add(real)
             found.append(f)
-    return _unique_rels(found, paths)
+    return _unique_rels(found)
 
 
-def _unique_rels(found: list[InputFile], paths: list[Path]) -> list[InputFile]:
+def _unique_rels(found: list[InputFile]) -> list[InputFile]:
+    """Make every rel, and the output name derived from it, unique.
+
+    The pipeline may change an extension (IMG_1.heic → IMG_1.jpg), so two inputs
+    with the same stem in one folder (IMG_1.heic and IMG_1.jpg, as phones export)
+    would write the same output and one would silently replace the other.  The
+    later one gets its extension into the stem: IMG_1-heic.heic → IMG_1-heic.jpg."""
     used: set[str] = set()
+    stems: set[str] = set()
     out = []
     for f in found:
         rel = f.rel
         n = 1
-        while rel.as_posix().casefold() in used:  # casefold: Windows/macOS disks
+        while True:
+            stem_key = (rel.parent / rel.stem).as_posix().casefold()
+            if rel.as_posix().casefold() not in used and stem_key not in stems:
+                break
             n += 1
-            rel = Path(f"{n}-{f.rel.parts[0]}", *f.rel.parts[1:])
-        used.add(rel.as_posix().casefold())
+            tag = f"-{f.rel.suffix[1:]}" if n == 2 and f.rel.suffix else f"-{n}"
+            rel = f.rel.with_name(f"{f.rel.stem}{tag}{f.rel.suffix}")
+        used.add(rel.as_posix().casefold())  # casefold: Windows/macOS disks
+        stems.add((rel.parent / rel.stem).as_posix().casefold())
         out.append(InputFile(f.src, rel))
     return out
 

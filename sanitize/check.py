@@ -6,7 +6,7 @@ plate visible, does any policy flag fire."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sanitize.config import Settings
@@ -15,7 +15,7 @@ from sanitize.errors import SanitizeError
 from sanitize.media import images
 from sanitize.media.metadata import residual
 from sanitize.media.probe import sniff
-from sanitize.types import Finding, MediaKind
+from sanitize.types import Finding, MediaKind, Region
 
 
 @dataclass
@@ -51,9 +51,7 @@ def check_file(path: Path, settings: Settings) -> CheckResult:
                 res.problems.append("relies on an EXIF orientation tag (cl. 29: metadata)")
             regions = detectors.analyse(pic.rgb)
         else:
-            from sanitize.video_stages import sample_regions
-
-            regions = sample_regions(path, fmt, settings, detectors)
+            regions = sample_regions(path, settings)
     except SanitizeError as e:
         res.readable, res.error = False, str(e)
         return res
@@ -66,3 +64,24 @@ def check_file(path: Path, settings: Settings) -> CheckResult:
         clauses = next(f.clauses for f in decision.findings if f.kind == kind)
         res.problems.append(f"{n} {kind} region(s) visible (cl. {', '.join(clauses)})")
     return res
+
+
+def sample_regions(path: Path, settings: Settings, every_s: float = 1.0,
+                   max_samples: int = 120) -> list[Region]:
+    """Regions on frames sampled through a video (a gate, not a redactor: it
+    only has to find that something is visible, not every frame where it is)."""
+    from sanitize.media.video import decode_frames, probe_video
+
+    info = probe_video(path, settings)
+    detectors = get_detectors(settings)
+    every_s = max(every_s, (info.duration_s or 0.0) / max_samples)
+    out: list[Region] = []
+    next_t = 0.0
+    for f in decode_frames(path, long_side=1280):
+        if f.t + 1e-6 < next_t:
+            continue
+        next_t = f.t + every_s
+        inv = 1.0 / f.scale
+        out += [replace(r, box=r.box.scaled(inv), frame=f.index, t_start=round(f.t, 3),
+                        t_end=round(f.t + every_s, 3)) for r in detectors.analyse(f.rgb)]
+    return out

@@ -29,10 +29,9 @@ def inspect_file(path: Path, settings: Settings) -> dict[str, Any]:
                     "orientation_applied": pic.info.rotation, "mirrored": pic.info.mirrored}
             faces = get_detectors(settings).faces.detect(pic.rgb)
         else:
-            from sanitize.video_stages import sample_regions
+            from sanitize.check import sample_regions
 
-            faces = [r for r in sample_regions(path, fmt, settings, get_detectors(settings))
-                     if r.kind == "face"]
+            faces = [r for r in sample_regions(path, settings) if r.kind == "face"]
         out["faces_found"] = len(faces)
         out["faces"] = [f"{r.box.as_list()} score {r.score:.2f}" + (
             f" at {r.t_start:.1f}s" if r.t_start is not None else "") for r in faces]

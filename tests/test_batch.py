@@ -135,9 +135,10 @@ def test_collect_inputs_same_name_from_two_folders(tmp_path: Path) -> None:
     for d in ("x", "y"):
         (tmp_path / d).mkdir()
         (tmp_path / d / "p.jpg").write_bytes(d.encode())
+    (tmp_path / "x" / "p.HEIC").write_bytes(b"phone")  # p.HEIC → p.jpg would clash
     got = collect_inputs([tmp_path / "x", tmp_path / "y"], tmp_path / "out")
-    assert len(got) == 2
-    assert len({f.rel for f in got}) == 2  # neither overwrites the other in OUT
+    assert [(f.src.relative_to(tmp_path).as_posix(), f.rel.as_posix()) for f in got] == [
+        ("x/p.HEIC", "p.HEIC"), ("x/p.jpg", "p-jpg.jpg"), ("y/p.jpg", "p-3.jpg")]
 
 
 # ---------------------------------------------------------------- resume (fake worker)

@@ -84,8 +84,8 @@ def test_recall_on_corpus(detector: FaceDetector, corpus: Path, faces_truth: dic
 
 def test_recall_fast_mode(corpus: Path, faces_truth: dict) -> None:
     s = _score(FaceDetector(fast=True), corpus / "faces" / "images", faces_truth)
-    assert s.recall >= 0.97, f"fast recall {s.recall:.3f}; missed {s.misses}"  # measured 0.979
-    assert s.false_pos <= 20
+    assert s.recall >= 0.975, f"fast recall {s.recall:.3f}; missed {s.misses}"  # measured 0.983
+    assert s.false_pos <= 14  # measured 9
 
 
 def test_no_faces_in_landscapes(detector: FaceDetector, corpus: Path) -> None:
@@ -96,8 +96,8 @@ def test_no_faces_in_landscapes(detector: FaceDetector, corpus: Path) -> None:
         assert len(regions) <= 1, f"{path.name}: {[r.box.as_list() for r in regions]}"
 
 
-@pytest.mark.slow  # 7-25 s on the shared 2-core machine
 def test_recall_on_12mp_mosaic(detector: FaceDetector, corpus: Path) -> None:
+    # ~6 s CPU (8-22 s wall on the loaded 2-core machine): under the 20 s "slow" bar when idle.
     truth = json.loads((corpus / "faces" / "hires" / "ground_truth_hires.json").read_text())
     s = _score(detector, corpus / "faces" / "hires", truth)
     assert s.recall >= 0.98, f"recall {s.recall:.3f}; missed {s.misses}"  # measured 1.0

@@ -25,7 +25,7 @@ from PIL import Image, ImageOps
 from sanitize.detect.documents import DocumentDetector
 from sanitize.detect.plates import PlateDetector, plate_text_score
 from sanitize.detect.seized import SeizedItemsDetector
-from sanitize.detect.text import DET_MODEL, REC_MODEL, TextBox, detect_text
+from sanitize.detect.text import DET_MODEL, REC_MODEL, TextBox, detect_text, text_regions
 from sanitize.detect.uniforms import UniformDetector, torso_box
 from sanitize.types import Box, Region
 
@@ -156,7 +156,11 @@ def test_documents_including_devanagari() -> None:
         assert regions[0].score >= 0.6, p.name
     # The Devanagari page is found by the detector alone, no recognition needed.
     dev = _load(OBJECTS / "doc" / "rapidocr_devanagari.jpg")
-    assert len(detect_text(dev)) >= 5
+    text = detect_text(dev)
+    assert len(text) >= 5
+    assert all(r.kind == "text" for r in text_regions(text))
+    h, w = dev.shape[:2]
+    assert all(0 <= t.box.x1 < t.box.x2 <= w and 0 <= t.box.y1 < t.box.y2 <= h for t in text)
 
 
 def test_uniform_colour_rules() -> None:
@@ -181,6 +185,13 @@ def test_seized_rules() -> None:
     det = SeizedItemsDetector()
     assert det.detect(sheet, [gun])[0].kind == "seized_items"  # weapon + objects
     assert det.detect(sheet, [gun, gun2])[0].score >= 0.8  # two weapons, flat
+    plain = np.full((300, 400, 3), (40, 70, 140), np.uint8)
+    plain[120:180, 40:110] = (30, 30, 30)
+    assert det.detect(plain, [gun]) == []  # one weapon, nothing else: the weapon flag only
+    tag = Region("text", Box(200, 200, 300, 220), 0.8, "text")
+    assert det.detect(plain, [gun, tag])[0].kind == "seized_items"  # weapon + a label
+    plate = Region("plate", tag.box, 0.9, "plates")
+    assert det.detect(plain, [gun, tag, plate]) == []  # a number plate is not a label
     weak = Region("weapon", gun.box, 0.42, "test")
     assert det.detect(sheet, [weak]) == []  # a lone weak hit is not enough
     # A rifle across a person's torso is carried, not displayed.

@@ -5,10 +5,16 @@ Uses only the shared text DETECTION result (no recognition): the PP-OCRv4 detect
 finds Devanagari and Latin lines alike, so Hindi letters count without reading them.
 A picture is document-like when text lines are a large share of it, or when many
 lines of regular height sit densely in one area (a letter held up in a scene).
-Measured on the corpus (detector at 960 px): the 5 document crops have a text-line
-share of 0.175-0.48 with line-height regularity >= 0.75; car, people, uniform and
-gun photos stay <= 0.07, except a close-up of a sticker-covered plate (0.14 share,
-regularity 0.38) and a ministry letterhead (0.33, flagged: it is one).
+Measured on the corpus (detector at 960 px, 2026-11-28):
+  * whole-picture path: the 5 document crops (incl. Devanagari) have a text-line
+    share of 0.175-0.48 with line-height regularity >= 0.75; car, people, uniform
+    and gun photos stay <= 0.07, except a sticker-covered plate close-up (0.14,
+    regularity 0.38: not flagged) and a ministry letterhead (0.33: flagged, it is one);
+  * dense-block path: document crops pasted into people photos are flagged 9/9
+    when the page is 40 % of the picture height, 4/9 at 25 %; on the corpus it
+    adds one false flag (a gun with a printed 4-line price label).
+Cannot read what the text says (confidential or not), and misses pages too small
+or blurred for the text detector, and handwriting the detector does not see.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from sanitize.types import Box, Region
 
 YUFACE_VERSION = "2023.5.1"
 YUFACE_LIB = "libfacedetection.so"  # the compiled-in network, hashed for provenance
+YU_MAX_SIDE = 960  # yuface loses accuracy on larger inputs (research/faces.md)
 
 # Detections as float arrays: x1, y1, x2, y2, score (0-1), source (_CF or _YU).
 _CF, _YU = 0.0, 1.0
@@ -310,7 +311,7 @@ class FaceDetector:
     cf_whole_side: longest side of CenterFace's extra downscaled whole-picture pass.
     yu_tile / yu_overlap: the same for yuface (it degrades above ~960 px).
     max_side: longest side the tiled passes work at; bounds cost on huge pictures.
-    fast_side: longest side of the single passes in fast mode.
+    fast_side: longest side of the single passes in fast mode (yuface: at most 960).
     min_size: drop boxes shorter than this many picture pixels (noise).
     """
 
@@ -391,7 +392,7 @@ class FaceDetector:
     def _yu(self, image: np.ndarray) -> Dets:
         h, w = image.shape[:2]
         if self.fast:
-            passes = [_whole(w, h, self.yu_tile)]
+            passes = [_whole(w, h, min(self.fast_side, YU_MAX_SIDE))]
         else:
             passes = _plan(w, h, self.yu_tile, self.yu_overlap, self.max_side,
                            by_area=False, whole_side=self.yu_tile)

@@ -7,6 +7,7 @@ process handles many files, so the set is cached per settings fingerprint.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -18,8 +19,14 @@ from sanitize.types import Region
 
 @dataclass
 class Detectors:
-    faces: Detector
-    flaggers: list[Detector] = field(default_factory=list)
+    faces: Detector  # pictures: tiled, best recall
+    video_faces: Detector  # video frames: one downscaled pass, tracked across frames
+    models_from: list[Any] = field(default_factory=list)  # every detector, for provenance
+    objects: list[Detector] = field(default_factory=list)  # weapons + user YOLO models
+    plates: Any = None
+    documents: Any = None
+    uniforms: Any = None
+    seized: Any = None
     # Rules for kinds that only a user's own model knows (from its class-map YAML).
     extra_rules: dict[str, Rule] = field(default_factory=dict)
 
@@ -28,7 +35,7 @@ class Detectors:
 
     def models(self) -> list[ModelInfo]:
         seen: dict[str, ModelInfo] = {}
-        for d in [self.faces, *self.flaggers]:
+        for d in [self.faces, *self.models_from]:
             for m in d.models():
                 seen.setdefault(m.sha256, m)
         return list(seen.values())
@@ -37,11 +44,30 @@ class Detectors:
         return [m.label() for m in self.models()]
 
     def analyse(self, rgb: np.ndarray) -> list[Region]:
-        """Every region in one upright picture: faces first, then the policy flags."""
-        regions = list(self.faces.detect(rgb))
-        for d in self.flaggers:
-            regions.extend(d.detect(rgb))
-        return regions
+        """Every region in one upright picture: faces, then the policy flags."""
+        faces = list(self.faces.detect(rgb))
+        return faces + self.flags(rgb, faces)
+
+    def flags(self, rgb: np.ndarray, faces: list[Region]) -> list[Region]:
+        """Weapons, plates, documents, uniforms, seized items.  The text detector
+        runs once and feeds both plates and documents; uniforms look below faces;
+        seized items look at what the others found."""
+        out: list[Region] = []
+        for d in self.objects:
+            out += d.detect(rgb)
+        if self.plates is not None or self.documents is not None:
+            from sanitize.detect.text import detect_text
+
+            text = detect_text(rgb)
+            if self.plates is not None:
+                out += self.plates.detect(rgb, text)
+            if self.documents is not None:
+                out += self.documents.detect(rgb, text)
+        if self.uniforms is not None:
+            out += self.uniforms.detect(rgb, faces)
+        if self.seized is not None:
+            out += self.seized.detect(rgb, faces + out)
+        return out
 
 
 _cache: dict[str, Detectors] = {}
@@ -57,17 +83,25 @@ def get_detectors(settings: Settings) -> Detectors:
 def _build(settings: Settings) -> Detectors:
     from sanitize.detect.faces import FaceDetector
 
-    detectors = Detectors(faces=FaceDetector())
+    d = Detectors(faces=FaceDetector(), video_faces=FaceDetector(fast=True))
     if settings.flags:
+        from sanitize.detect.documents import DocumentDetector
+        from sanitize.detect.plates import PlateDetector
+        from sanitize.detect.seized import SeizedItemsDetector
+        from sanitize.detect.uniforms import UniformDetector
         from sanitize.detect.weapons import WeaponDetector
 
-        detectors.flaggers.append(WeaponDetector())
+        d.objects.append(WeaponDetector())
+        d.plates, d.documents = PlateDetector(), DocumentDetector()
+        d.uniforms, d.seized = UniformDetector(), SeizedItemsDetector()
     for extra in settings.extra_models:
         from sanitize.detect.yolo import YoloDetector
 
         byo = YoloDetector.from_files(extra.onnx, extra.classes)
-        detectors.flaggers.append(byo)
+        d.objects.append(byo)
         for spec in byo.classes.values():
-            detectors.extra_rules.setdefault(spec.kind, Rule(
+            d.extra_rules.setdefault(spec.kind, Rule(
                 spec.kind, "flag", True, spec.threshold, spec.clauses))
-    return detectors
+    d.models_from = [x for x in (*d.objects, d.plates, d.documents, d.uniforms, d.seized)
+                     if x is not None]
+    return d

@@ -5,6 +5,15 @@ every consumer (plates, documents), because detection is the expensive step that
 looks at the whole picture.  Recognition (`read_text`) is run only on the few
 candidate boxes a consumer asks about.
 
+Pipeline use, per picture (or sampled video frame):
+
+    text = detect_text(rgb)                        # once
+    plates = PlateDetector().detect(rgb, text)     # blur
+    docs = DocumentDetector().detect(rgb, text)    # flag
+    uniforms = UniformDetector().detect(rgb, faces)
+    seized = SeizedItemsDetector().detect(
+        rgb, weapons + faces + plates + docs + text_regions(text))
+
 The ONNX sessions are created lazily on first use and kept for the process: one
 session each, one thread each, because the tool runs on shared 2-core PCs and the
 pipeline parallelises across files, not inside a model.
@@ -23,7 +32,7 @@ import numpy as np
 
 from sanitize.detect.base import ModelInfo, sha256_file
 from sanitize.errors import ModelMissing
-from sanitize.types import Box
+from sanitize.types import Box, Region
 
 RAPIDOCR_VERSION = "1.4.4"
 _SOURCE = "PyPI rapidocr-onnxruntime==1.4.4 (wheel-bundled PP-OCRv4, RapidAI/RapidOCR)"
@@ -183,6 +192,11 @@ def read_text(rgb: np.ndarray, boxes: list[TextBox]) -> list[str]:
     strips = [_crop(bgr, b.quad) for b in boxes]
     results, _ = _recogniser()(strips)
     return [str(text) for text, _score in results]
+
+
+def text_regions(boxes: list[TextBox], detector: str = "text") -> list[Region]:
+    """The text lines as plain regions (kind 'text'), for consumers of `Region`s."""
+    return [Region("text", b.box, round(b.score, 3), detector) for b in boxes]
 
 
 def text_models(with_rec: bool = True) -> list[ModelInfo]:

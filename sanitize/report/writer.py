@@ -85,9 +85,11 @@ def _thumbnail(out_root: Path, r: FileResult) -> str | None:
 
 def _first_picture(path: Path) -> Image.Image:
     if path.suffix.lower() == ".mp4":
-        from sanitize.media.video import first_frame
+        import av
 
-        return Image.fromarray(first_frame(path))
+        with av.open(str(path)) as c:
+            frame = next(c.decode(video=0))
+            return frame.to_image()
     with Image.open(path) as im:
         im.load()
         return im.copy()
