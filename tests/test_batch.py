@@ -330,18 +330,15 @@ def test_watch_processes_dropped_files_and_survives_restart(tmp_path: Path) -> N
 
 # ---------------------------------------------------------------- kill and resume
 
-RUNNER = """
-import sys
-from pathlib import Path
-from sanitize.batch import collect_inputs, run_batch
-from sanitize.config import Settings
-src, out = Path(sys.argv[1]), Path(sys.argv[2])
-run_batch(collect_inputs([src], out), out, Settings(), jobs=2, progress=False)
-"""
-
-
 def _batch_cmd(src: Path, out: Path) -> list[str]:
-    return [sys.executable, "-c", RUNNER, str(src), str(out)]
+    return [sys.executable, "-m", "sanitize", "run", str(src), "-o", str(out),
+            "--jobs", "2", "--no-progress"]
+
+
+def _finish(src: Path, out: Path, env: dict[str, str]) -> None:
+    proc = subprocess.run(_batch_cmd(src, out), env=env, timeout=900,
+                          capture_output=True, text=True)
+    assert proc.returncode in (0, 1), proc.stderr  # 1: some need review; 2 would be failures
 
 
 def _kill_tree(proc: subprocess.Popen) -> None:
@@ -359,20 +356,21 @@ def test_sigkill_at_random_moments_then_resume_equals_clean_run(tmp_path: Path) 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 
     clean = tmp_path / "clean"
-    subprocess.run(_batch_cmd(src, clean), check=True, env=env, timeout=900)
+    _finish(src, clean, env)
 
     out = tmp_path / "killed"
     rng = random.Random(1234)
     kills = 0
     for _ in range(5):
-        proc = subprocess.Popen(_batch_cmd(src, out), env=env, start_new_session=True)
+        proc = subprocess.Popen(_batch_cmd(src, out), env=env, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(1.0, 12.0))
         if proc.poll() is not None:
             break
         _kill_tree(proc)
         kills += 1
     assert kills >= 2, "the batch finished before it could be killed twice"
-    subprocess.run(_batch_cmd(src, out), check=True, env=env, timeout=900)
+    _finish(src, out, env)
 
     assert outputs(out) == outputs(clean)
     assert ledger_rows(out) == ledger_rows(clean)
