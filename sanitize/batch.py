@@ -20,7 +20,7 @@ import stat
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,12 +226,11 @@ def sweep_orphans(out_root: Path, inputs: list[InputFile], ledger: Ledger) -> li
     return removed
 
 
-def write_run_reports(out_root: Path, rows: list[LedgerRow], settings: Settings) -> None:
-    """report.json/html from ledger rows, so every input appears exactly once
+def write_run_reports(out_root: Path, results: list[FileResult], settings: Settings) -> None:
+    """report.json/html from ledger results, so every input appears exactly once
     even when this run only did part of the work."""
     from sanitize.report.writer import write_reports
 
-    results = [r.result() for r in rows]
     models = sorted({m for r in results for m in r.models})
     write_reports(out_root, results, models, policy_file=settings.policy_file)
 
@@ -244,7 +243,6 @@ class _Pending:
     inp: InputFile
     size: int | None
     mtime: float | None
-    started: float = 0.0
 
 
 def _stat(src: Path) -> tuple[int | None, float | None]:
@@ -279,8 +277,10 @@ class _Progress:
 
 
 def process_pending(todo: list[_Pending], out_root: Path, settings: Settings, engine: Engine,
-                    ledger: Ledger, progress: bool, worker: str = DEFAULT_WORKER) -> Counter[str]:
-    """Run `todo` on `engine`, committing each result to the ledger on arrival."""
+                    ledger: Ledger, progress: bool, worker: str = DEFAULT_WORKER,
+                    on_result: Callable[[FileResult], None] | None = None) -> Counter[str]:
+    """Run `todo` on `engine`, committing each result to the ledger on arrival
+    (then telling `on_result`, e.g. the watch folder's log)."""
     fingerprint = settings.fingerprint()
     by_rel = {p.inp.rel.as_posix(): p for p in todo}
     bar = _Progress(len(todo), progress)
@@ -300,24 +300,51 @@ def process_pending(todo: list[_Pending], out_root: Path, settings: Settings, en
             if old is not None and old.output != result.output:
                 _remove_unclaimed(out_root, old.output, ledger)
             bar.update(result.status)
+            if on_result is not None:
+                on_result(result)
     finally:
         bar.close()
     return bar.counts
 
 
-def plan(inputs: list[InputFile], out_root: Path, settings: Settings,
-         ledger: Ledger) -> tuple[list[_Pending], int]:
-    """Split inputs into work to do and the number already done."""
+@dataclass
+class Plan:
+    todo: list[_Pending]
+    skipped: int
+    # rel → ERROR result for inputs refused without touching the ledger
+    conflicts: dict[str, FileResult]
+
+
+def _clashes(row: LedgerRow, src: Path) -> bool:
+    """The ledger already holds this rel for a *different* file that still exists:
+    two folders with the same layout run into one OUT (day1/, then day2/).
+    Processing would overwrite the first one's output and its ledger row."""
+    if os.path.realpath(row.src) == os.path.realpath(src):
+        return False
+    old = Path(row.src)
+    try:
+        return old.is_file() and sha256_file(old) == row.sha256_in
+    except OSError:
+        return False
+
+
+def plan(inputs: list[InputFile], out_root: Path, settings: Settings, ledger: Ledger) -> Plan:
+    """Split inputs into work to do, work already done and refused clashes."""
     fingerprint = settings.fingerprint()
-    todo = []
-    skipped = 0
+    result = Plan([], 0, {})
     for inp in inputs:
         size, mtime = _stat(inp.src)
-        if is_done(ledger.get(inp.rel.as_posix()), inp.src, size, fingerprint, out_root):
-            skipped += 1
+        rel = inp.rel.as_posix()
+        row = ledger.get(rel)
+        if row is not None and _clashes(row, inp.src):
+            result.conflicts[rel] = error_result(
+                inp.rel, f"{rel} in this OUT already belongs to {row.src}; "
+                "use another output folder or give the parent folder as input")
+        elif is_done(row, inp.src, size, fingerprint, out_root):
+            result.skipped += 1
         else:
-            todo.append(_Pending(inp, size, mtime))
-    return todo, skipped
+            result.todo.append(_Pending(inp, size, mtime))
+    return result
 
 
 def format_summary(results: list[FileResult], processed: int, skipped: int,
@@ -336,12 +363,17 @@ def format_summary(results: list[FileResult], processed: int, skipped: int,
     return "\n".join(lines)
 
 
-def _results_for(inputs: list[InputFile], ledger: Ledger) -> list[FileResult]:
+def _results_for(inputs: list[InputFile], ledger: Ledger,
+                 conflicts: dict[str, FileResult]) -> list[FileResult]:
     out = []
     for inp in inputs:
-        row = ledger.get(inp.rel.as_posix())
-        out.append(row.result() if row is not None
-                   else error_result(inp.rel, "not processed (no ledger entry)"))
+        rel = inp.rel.as_posix()
+        if rel in conflicts:
+            out.append(conflicts[rel])
+        elif (row := ledger.get(rel)) is not None:
+            out.append(row.result())
+        else:  # cannot happen after process_pending; never drop an input silently
+            out.append(error_result(inp.rel, "not processed (no ledger entry)"))
     return out
 
 
@@ -358,19 +390,18 @@ def run_batch(inputs: list[InputFile], out_root: Path, settings: Settings,
     with out_lock(out_root):
         clean_tmp(out_root)
         with Ledger.open(out_root) as ledger:
-            todo, skipped = plan(inputs, out_root, settings, ledger)
-            if todo:
+            p = plan(inputs, out_root, settings, ledger)
+            if p.todo:
                 eng = make_engine(engine, jobs, scheduler)
                 try:
-                    process_pending(todo, out_root, settings, eng, ledger, progress, worker)
+                    process_pending(p.todo, out_root, settings, eng, ledger, progress, worker)
                 finally:
                     eng.close()
             sweep_orphans(out_root, inputs, ledger)
             clean_tmp(out_root)
-            rows = ledger.rows([i.rel.as_posix() for i in inputs])
-            write_run_reports(out_root, rows, settings)
-            results = _results_for(inputs, ledger)
+            results = _results_for(inputs, ledger, p.conflicts)
+            write_run_reports(out_root, results, settings)
     if progress:
-        print(format_summary(results, len(todo), skipped, time.monotonic() - t0),
+        print(format_summary(results, len(p.todo), p.skipped, time.monotonic() - t0),
               file=sys.stderr)
     return results

@@ -30,6 +30,7 @@ from sanitize.batch import (
 from sanitize.config import Settings
 from sanitize.engines import DEFAULT_WORKER, Engine, make_engine
 from sanitize.ledger import Ledger
+from sanitize.types import FileResult, Status
 
 log = logging.getLogger("sanitize.watch")
 
@@ -120,13 +121,20 @@ def watch(inbox: Path, out_root: Path, settings: Settings, stable_seconds: float
                 eng.close()
 
 
+def _log_result(r: FileResult) -> None:
+    if r.status is Status.ERROR:
+        log.warning("%s: error: %s", r.input, r.error)
+    else:
+        log.info("%s: %s -> %s", r.input, r.status.value, r.output)
+
+
 def _process(paths: list[Path], inbox: Path, out_root: Path, settings: Settings,
              ledger: Ledger, eng: Engine, worker: str) -> None:
     inputs = [InputFile(p, p.relative_to(inbox)) for p in paths if p.is_file()]
-    todo, skipped = plan(inputs, out_root, settings, ledger)
-    counts = process_pending(todo, out_root, settings, eng, ledger, progress=False,
-                             worker=worker)
+    p = plan(inputs, out_root, settings, ledger)
+    counts = process_pending(p.todo, out_root, settings, eng, ledger, progress=False,
+                             worker=worker, on_result=_log_result)
     sweep_orphans(out_root, inputs, ledger)
-    write_run_reports(out_root, ledger.rows(), settings)
-    log.info("watch: %d new (%s), %d already done", len(todo),
-             ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-", skipped)
+    write_run_reports(out_root, [r.result() for r in ledger.rows()], settings)
+    log.info("watch: %d new (%s), %d already done", len(p.todo),
+             ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-", p.skipped)

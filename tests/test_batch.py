@@ -207,6 +207,24 @@ def sha_bytes(b: bytes) -> str:
     return hashlib.sha256(b).hexdigest()
 
 
+def test_second_folder_with_same_names_does_not_overwrite_the_first(tmp_path: Path) -> None:
+    _jpegs(tmp_path / "day1", ["a.jpg", "b.jpg"])
+    (tmp_path / "day2").mkdir()
+    (tmp_path / "day2" / "a.jpg").write_bytes(b"\xff\xd8 another picture")
+    (tmp_path / "day2" / "c.jpg").write_bytes(b"\xff\xd8 new")
+    out = tmp_path / "out"
+    _run(collect_inputs([tmp_path / "day1"], out), out)
+    before = outputs(out)
+    results = _run(collect_inputs([tmp_path / "day2"], out), out)
+    by = {r.input: r for r in results}
+    assert by["a.jpg"].status is Status.ERROR and "day1" in (by["a.jpg"].error or "")
+    assert by["c.jpg"].status is Status.SAFE
+    assert outputs(out)["safe/a.jpg"] == before["safe/a.jpg"]  # day1's output kept
+    assert Ledger.open(out).get("a.jpg").src == str(tmp_path / "day1" / "a.jpg")
+    report = json.loads((out / "report.json").read_text())
+    assert sorted(f["input"] for f in report["files"]) == ["a.jpg", "c.jpg"]
+
+
 def test_worker_crash_is_one_error_not_a_dead_batch(tmp_path: Path) -> None:
     _jpegs(tmp_path / "in", ["a.jpg", "b_crash.jpg", "c.jpg", "d.jpg", "e.jpg"])
     out = tmp_path / "out"

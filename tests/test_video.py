@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -43,6 +45,7 @@ class Processed:
     out: Path
     analysis: VideoAnalysis
     problems: list[str]
+    progress: list[int]  # frames reported by analyse + redact
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +60,16 @@ def processed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     clip = make_clip(d / "in.mp4", **VARIANTS[request.param])
     settings = Settings()
     info = probe_video(clip.path, settings)
-    analysis = analyse_video(clip.path, info, detector, settings)
+    ticks = [0, 0]
+
+    def tick(k: int) -> Callable[[int], None]:
+        return lambda n: ticks.__setitem__(k, ticks[k] + n)
+
+    analysis = analyse_video(clip.path, info, detector, settings, progress=tick(0))
     out = d / "out.mp4"
-    redact_video(clip.path, out, analysis, settings)
-    return Processed(clip, out, analysis, verify_video(info, out, detector, analysis, settings))
+    redact_video(clip.path, out, analysis, settings, progress=tick(1))
+    problems = verify_video(info, out, detector, analysis, settings)
+    return Processed(clip, out, analysis, problems, ticks)
 
 
 def _ffprobe(path: Path) -> dict:
@@ -83,6 +92,7 @@ def _frame_times(path: Path) -> list[float]:
 def test_frame_count_and_timestamps_kept(processed: Processed) -> None:
     times = _frame_times(processed.out)
     assert processed.analysis.frames == len(processed.clip.times)
+    assert processed.progress == [len(times), len(times)]
     assert len(times) == len(processed.clip.times)
     assert np.max(np.abs(np.array(times) - np.array(processed.clip.times))) < 0.002
 
@@ -288,3 +298,43 @@ def test_tracker_plan_same_in_any_order() -> None:
     backward = [plan.boxes_for_frame(i) for i in reversed(range(30))][::-1]
     assert forward == backward and all(forward)
     assert len(plan.tracks) == 2  # a face moving one width per sighting stays one track
+
+
+# ------------------------------------------------------------------ orientation
+
+
+def _ffmpeg_first_frame(path: Path, tmp_path: Path) -> np.ndarray:
+    """The first frame as ffmpeg displays it (its auto-rotation applies the matrix)."""
+    png = tmp_path / "ref.png"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path), "-frames:v", "1", str(png)],
+                   check=True)
+    return cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)
+
+
+@pytest.mark.parametrize("degrees", [0, 90, 180, -90])
+@pytest.mark.parametrize("mirror", [False, True])
+def test_all_eight_orientations(degrees: int, mirror: bool, tmp_path: Path) -> None:
+    photo = cv2.imread("/work/shared/corpus/faces/images/kids_group.jpg")
+    rgb = np.ascontiguousarray(cv2.cvtColor(cv2.resize(photo, (192, 128)), cv2.COLOR_BGR2RGB))
+    src = tmp_path / "in.mp4"
+    with av.open(str(src), "w") as out:
+        vs = out.add_stream("libx264", rate=10, options={"preset": "ultrafast", "crf": "12"})
+        vs.width, vs.height, vs.pix_fmt = 192, 128, "yuv420p"
+        vs.set_display_rotation(degrees, hflip=mirror)
+        for i in range(3):
+            f = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            f.pts = i
+            out.mux(vs.encode(f))
+        out.mux(vs.encode(None))
+    ref = _ffmpeg_first_frame(src, tmp_path)
+    info = probe_video(src)
+    assert (info.height, info.width) == ref.shape[:2] and info.mirrored == mirror
+    dst = tmp_path / "out.mp4"
+    transcode(src, dst, lambda i: [])
+    with av.open(str(dst)) as c:
+        frame = next(c.decode(video=0))
+        assert not frame.side_data or all(sd.type.name != "DISPLAYMATRIX" for sd in frame.side_data)
+        got = frame.to_ndarray(format="rgb24")
+    assert got.shape == ref.shape
+    assert np.abs(got.astype(int) - ref.astype(int)).mean() < 8
+    assert np.abs(next(decode_frames(src)).rgb.astype(int) - ref.astype(int)).mean() < 8
