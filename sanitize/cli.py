@@ -160,15 +160,22 @@ def inspect(file: Path, as_json: bool) -> None:
 @click.option("-o", "--out", "out_root", required=True, type=click.Path(path_type=Path))
 @click.option("--stable-seconds", type=float, default=2.0, show_default=True,
               help="A file is processed once its size has not changed for this long.")
+@click.option("-j", "--jobs", type=int, default=1, show_default=True,
+              help="Worker processes for files that arrive together.")
 @_common
-def watch(inbox: Path, out_root: Path, stable_seconds: float, mask: str, max_megapixels: float,
-          no_flags: bool, policy: Path | None, model: tuple[Path, ...],
+def watch(inbox: Path, out_root: Path, stable_seconds: float, jobs: int, mask: str,
+          max_megapixels: float, no_flags: bool, policy: Path | None, model: tuple[Path, ...],
           classes: tuple[Path, ...]) -> None:
     """Watch INBOX and sanitize each file dropped into it (runs until stopped)."""
+    import logging
+
     from sanitize.watch import watch as watch_folder
 
+    # A service's log is its only output: one line per file, with time stamps.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = _settings(mask, max_megapixels, no_flags, False, policy, model, classes)
-    watch_folder(inbox.resolve(), out_root.resolve(), settings, stable_seconds=stable_seconds)
+    watch_folder(inbox.resolve(), out_root.resolve(), settings, stable_seconds=stable_seconds,
+                 jobs=max(1, jobs))
 
 
 @main.command("export-csv")

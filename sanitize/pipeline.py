@@ -53,6 +53,12 @@ def process_file(src: Path, rel: Path, out_root: Path, settings: Settings,
         tmp = None
     except SanitizeError as e:
         result.status, result.error, result.output = Status.ERROR, str(e), None
+    except OSError as e:
+        # Vanished files, symlink loops, permissions, a full disk: the user can act on
+        # the OS's own words, a traceback would not help them.
+        result.status, result.output = Status.ERROR, None
+        where = Path(e.filename).name if e.filename else rel.name
+        result.error = f"cannot read or write {where}: {e.strerror or e}"
     except Exception as e:  # noqa: BLE001 — fail closed: a bug must cost one file, not the batch
         result.status, result.output = Status.ERROR, None
         result.error = f"internal error ({type(e).__name__}: {str(e)[:200]})"

@@ -8,19 +8,22 @@ therefore stays flat however long the video is.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 
 from sanitize.config import Settings
 from sanitize.detect.tracking import FaceTracker, MaskPlan
 from sanitize.errors import VerifyError
-from sanitize.media.video import Progress, decode_frames, transcode
+from sanitize.media.video import DecodedFrame, Progress, decode_frames, transcode
 from sanitize.types import Box, MediaInfo, Region
 
 # Detection size (longest side), with FaceDetector(fast=True, fast_side=the same).
@@ -28,6 +31,16 @@ from sanitize.types import Box, MediaInfo, Region
 # 640 → 0.953-0.998 at ~100-140 ms/frame; 960 → 0.976-1.0 at ~200-250 ms;
 # 1280 → 0.960-1.0 at ~260-310 ms.  960 is where recall stops improving.
 DETECT_SIDE = 960
+# Face detection on every k-th frame; the tracker interpolates (or holds) boxes
+# over the frames between, grown for motion.  Frames are analysed regardless of
+# k when the picture changes abruptly (a cut, a whip pan), when the last
+# analysed frame started a new track, and on the first and last frame; and no
+# two analysed frames are more than DETECT_MAX_GAP_S apart.  detect_every=1
+# analyses every frame.  Measured in bench/bench_video_stride.py.
+DETECT_EVERY = 3
+DETECT_MAX_GAP_S = 0.1 + 1e-3
+SCENE_CHANGE = 0.08  # mean abs difference of 64x36 grey thumbnails, 0-1
+THUMB_SIZE = (64, 36)
 FLAG_EVERY_S = 1.0  # policy-flag detectors are slow and their objects do not flicker
 VERIFY_SAMPLES = 10
 VERIFY_FACE_SCORE = 0.85  # a face this sure on a written frame means a mask failed
@@ -58,27 +71,113 @@ class VideoAnalysis:
 
 def analyse_video(path: Path | str, info: MediaInfo, face_detector: Any, settings: Settings,
                   progress: Progress | None = None, frame_flags: FrameFlags | None = None,
-                  detect_side: int = DETECT_SIDE) -> VideoAnalysis:
-    """Pass 1: faces on every frame (tracked), policy flags on one frame per second."""
+                  detect_side: int = DETECT_SIDE, detect_every: int = DETECT_EVERY
+                  ) -> VideoAnalysis:
+    """Pass 1: faces on every k-th frame and wherever unsure (tracked), policy
+    flags on one frame per second.  Decoding runs in a thread of its own."""
     start = time.monotonic()
     tracker = FaceTracker(info.width, info.height)
     flags: list[Region] = []
     next_flag_t = 0.0
     n, last_t, step = 0, 0.0, 0.0
-    for f in decode_frames(path, detect_side):
-        inv = 1.0 / f.scale
-        faces = [_scaled(r, inv) for r in face_detector.detect(f.rgb)]
-        tracker.update(f.index, f.t, faces)
+    skipped, last_analysed_t, uncertain = 0, 0.0, True  # the first frame is analysed
+    # One frame of look-ahead: a frame is only skipped when the next one is known
+    # to exist (the last frame is always analysed), to be near enough in time,
+    # and not to differ from it abruptly (then both are analysed).
+    prev: DecodedFrame | None = None
+    prev_thumb: np.ndarray | None = None
+    prev_cut = False
+    for f in _prefetched(decode_frames(path, detect_side)):
+        thumb = _thumbnail(f.rgb) if detect_every > 1 else None
+        cut = prev_thumb is not None and _difference(prev_thumb, thumb) > SCENE_CHANGE
+        if prev is not None:
+            skip = (not uncertain and not prev_cut and not cut and skipped + 1 < detect_every
+                    and f.t - last_analysed_t <= DETECT_MAX_GAP_S)
+            uncertain = _track(tracker, face_detector, prev, not skip)
+            skipped = skipped + 1 if skip else 0
+            last_analysed_t = last_analysed_t if skip else prev.t
+        prev, prev_thumb, prev_cut = f, thumb, cut
         if frame_flags is not None and settings.flags and f.t >= next_flag_t:
-            flags += _flags_at(frame_flags, f.rgb, inv, f.index, f.t)
+            flags += _flags_at(frame_flags, f.rgb, 1.0 / f.scale, f.index, f.t)
             next_flag_t = f.t + FLAG_EVERY_S
         step = f.t - last_t if n else 0.0
         n, last_t = n + 1, f.t
         if progress is not None:
             progress(1)
+    if prev is not None:
+        _track(tracker, face_detector, prev, True)
     plan = tracker.finish()
     duration = last_t + (step or 1 / 30)
     return VideoAnalysis(info, n, duration, plan, flags, time.monotonic() - start)
+
+
+def _track(tracker: FaceTracker, face_detector: Any, f: DecodedFrame, analyse: bool) -> bool:
+    """Feed one frame to the tracker; True when it left the tracks unsure (a new face)."""
+    if not analyse:
+        tracker.update(f.index, f.t, None)
+        return False
+    inv = 1.0 / f.scale
+    faces = [_scaled(r, inv) for r in face_detector.detect(f.rgb)]
+    return tracker.update(f.index, f.t, faces).new > 0
+
+
+def _thumbnail(rgb: np.ndarray) -> np.ndarray:
+    grey = cv2.cvtColor(cv2.resize(rgb, THUMB_SIZE, interpolation=cv2.INTER_AREA),
+                        cv2.COLOR_RGB2GRAY)
+    return grey.astype(np.float32) / 255.0
+
+
+def _difference(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    if a is None or b is None or a.shape != b.shape:
+        return 1.0
+    return float(np.abs(a - b).mean())
+
+
+_END = object()
+
+
+def _prefetched(frames: Iterable[DecodedFrame], depth: int = 4) -> Iterator[DecodedFrame]:
+    """`frames`, decoded ahead in a thread (decoding overlaps detection: the
+    codec and the ONNX runtime release the GIL).  Errors re-raise here."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        it = iter(frames)
+        try:
+            for f in it:
+                if not put(f):
+                    return
+            put(_END)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, raised there
+            put(e)
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=run, name="decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _scaled(r: Region, s: float) -> Region:

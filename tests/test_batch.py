@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+import shared_paths
 
 from sanitize.batch import InputFile, collect_inputs, run_batch
 from sanitize.config import Settings
@@ -32,7 +33,7 @@ from sanitize.ledger import Ledger
 from sanitize.types import FileResult, Status
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = Path("/work/shared/corpus")
+CORPUS = shared_paths.CORPUS
 FACES = CORPUS / "faces" / "images"
 FAKE = f"{__name__}:fake_process"
 

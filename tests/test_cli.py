@@ -57,13 +57,16 @@ def test_run_exit_2_when_a_file_fails_and_the_rest_still_done(folder: Path, tmp_
 
 
 def test_report_html_escapes_file_names(tmp_path: Path) -> None:
+    # '/' cannot appear in a file name, so the closing tag is split across a folder.
     d = tmp_path / "in"
-    d.mkdir()
-    shutil.copy(GPS_JPG, d / "<script>alert(1)</script>.jpg")
+    hostile = d / "<script>alert(1)<"
+    hostile.mkdir(parents=True)
+    shutil.copy(GPS_JPG, hostile / "script>.jpg")
     out = tmp_path / "out"
     invoke("run", str(d), "-o", str(out), "--no-flags", "--no-progress", "-j", "1")
     html = (out / "report.html").read_text()
     assert "<script>alert(1)</script>" not in html
+    assert "<script>alert(1)<" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 

@@ -19,12 +19,13 @@ import zlib
 from pathlib import Path
 
 import pytest
+import shared_paths
 
 from sanitize.batch import collect_inputs, run_batch
 from sanitize.config import Settings
 from sanitize.types import Status
 
-FACES = Path("/work/shared/corpus/faces/images")
+FACES = shared_paths.FACES / "images"
 SCRIPT = "<script>alert(1)</script>"
 
 pytestmark = pytest.mark.skipif(not FACES.is_dir(), reason="shared corpus not present")

@@ -15,9 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import shared_paths
 
 REPO = Path(__file__).resolve().parents[1]
-FACES = Path("/work/shared/corpus/faces/images")
+FACES = shared_paths.FACES / "images"
 
 SITECUSTOMIZE = '''
 import os, socket

@@ -24,10 +24,11 @@ from sanitize.types import Box, Region
 from sanitize.video_stages import VideoAnalysis, analyse_video, redact_video, verify_video
 
 sys.path.insert(0, str(Path(__file__).parent))
+import shared_paths
 from videoclips import Clip, corrupt, detail_kept, inside_fraction, make_clip, truncate
 
-CORPUS = Path("/work/shared/corpus/metadata")
-LEAKCHECK = Path("/work/shared/tools/leakcheck.py")
+CORPUS = shared_paths.METADATA
+LEAKCHECK = shared_paths.LEAKCHECK
 MIN_FACE_PX = 16
 REQUIRED_COVERAGE = 0.995
 DETAIL_KEPT_MAX = 0.5  # unmasked faces re-encoded measure >= 0.89; masked <= 0.45
@@ -233,7 +234,7 @@ def test_not_a_video_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedFile):
         probe_video(text)
     with pytest.raises(UnsupportedFile):
-        probe_video(Path("/work/shared/corpus/faces/images/grace_hopper.jpg"))
+        probe_video(shared_paths.FACES / "images" / "grace_hopper.jpg")
 
 
 def test_too_long_is_refused(short_clip: Clip) -> None:
@@ -314,7 +315,7 @@ def _ffmpeg_first_frame(path: Path, tmp_path: Path) -> np.ndarray:
 @pytest.mark.parametrize("degrees", [0, 90, 180, -90])
 @pytest.mark.parametrize("mirror", [False, True])
 def test_all_eight_orientations(degrees: int, mirror: bool, tmp_path: Path) -> None:
-    photo = cv2.imread("/work/shared/corpus/faces/images/kids_group.jpg")
+    photo = cv2.imread(str(shared_paths.FACES / "images" / "kids_group.jpg"))
     rgb = np.ascontiguousarray(cv2.cvtColor(cv2.resize(photo, (192, 128)), cv2.COLOR_BGR2RGB))
     src = tmp_path / "in.mp4"
     with av.open(str(src), "w") as out:

@@ -18,8 +18,9 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+import shared_paths
 
-FACES = Path("/work/shared/corpus/faces")
+FACES = shared_paths.FACES
 
 
 @dataclass

@@ -14,11 +14,16 @@ failure users of other tools complain about most (research/peers.md).  So:
 - boxes away from a sighting are grown by how far the face moves per second
   times the time to the nearest sighting, since the true position drifts from
   the interpolated one as the face moves;
-- every track is masked, even a single low-score detection: when unsure, blur.
+- every track is masked, even a single low-score detection: when unsure, blur;
+- frames may be left unanalysed (video analysis detects on every k-th frame):
+  a face's first sighting is also held back over the unanalysed frames before
+  it, and its last sighting forward over those after it (the face may have come
+  or gone on any of them), before `extend_s` is added.
 
 Memory: tracks keep their sightings in flat typed arrays (about 36 bytes per
 detection) and the plan computes each frame's boxes on demand, so nothing is
-stored per frame except its time (8 bytes).
+stored per frame except its time (8 bytes) and, for analysed frames, the index
+(4 bytes).
 """
 
 from __future__ import annotations
@@ -85,10 +90,12 @@ class MaskPlan:
     any order works."""
 
     def __init__(self, width: int, height: int, times: array, tracks: list[_Track],
-                 extend_s: float) -> None:
+                 extend_s: float, analysed: array | None = None) -> None:
         self.width, self.height = width, height
         self.times = times
         self.extend_s = extend_s
+        # Indices of the frames the detector ran on (sorted); None: every frame.
+        self.analysed = analysed
         self._tracks = tracks
         # Frame span each track covers, extension included, sorted by first frame.
         self._spans = sorted((self._span(tr), tr.id) for tr in tracks)
@@ -104,8 +111,18 @@ class MaskPlan:
         return [_summary(tr) for tr in self._tracks]
 
     def _span(self, tr: _Track) -> tuple[int, int]:
-        first = bisect_left(self.times, tr.times[0] - self.extend_s - _EPS)
-        last = bisect_right(self.times, tr.times[-1] + self.extend_s + _EPS) - 1
+        # The unanalysed frames next to the first and last sightings count as
+        # possible sightings: the extension is measured from the furthest of them.
+        t0, t1 = tr.times[0], tr.times[-1]
+        if self.analysed is not None and len(self.analysed):
+            k = bisect_left(self.analysed, tr.frames[0])
+            prev = self.analysed[k - 1] if k > 0 else -1
+            t0 = min(t0, self.times[prev + 1])
+            k = bisect_right(self.analysed, tr.frames[-1])
+            nxt = self.analysed[k] if k < len(self.analysed) else len(self.times)
+            t1 = max(t1, self.times[nxt - 1])
+        first = bisect_left(self.times, t0 - self.extend_s - _EPS)
+        last = bisect_right(self.times, t1 + self.extend_s + _EPS) - 1
         return first, last
 
     def _reset(self) -> None:
@@ -173,24 +190,33 @@ class FaceTracker:
         self.tracks: list[_Track] = []
         self._active: list[_Track] = []
         self.times = array("d")
+        self.analysed = array("i")  # frames the detector ran on
 
-    def update(self, index: int, t: float, regions: list[Region]) -> None:
-        """Frames must arrive in order, `index` counting from 0 without holes."""
+    def update(self, index: int, t: float, regions: list[Region] | None) -> Changes:
+        """Frames must arrive in order, `index` counting from 0 without holes.
+
+        `regions` None: the frame was not analysed (no detector ran on it)."""
         if index != len(self.times):
             raise ValueError(f"frame {index} out of order (expected {len(self.times)})")
         self.times.append(t)
+        if regions is None:
+            return Changes()
+        self.analysed.append(index)
         self._active = [tr for tr in self._active if t - tr.times[-1] <= self.max_gap_s + _EPS]
         dets = [r for r in regions if r.box.w > 0 and r.box.h > 0]
         pairs = self._match(t, dets)
         for tr, r in pairs:
             tr.add(index, t, r.box, r.score)
         matched = {id(r) for _, r in pairs}
+        new = 0
         for r in dets:
             if id(r) not in matched:
                 tr = _Track(id=len(self.tracks))
                 tr.add(index, t, r.box, r.score)
                 self.tracks.append(tr)
                 self._active.append(tr)
+                new += 1
+        return Changes(new=new, unmatched=len(self._active) - len(pairs) - new)
 
     def _match(self, t: float, dets: list[Region]) -> list[tuple[_Track, Region]]:
         """Greedy one-to-one assignment by affinity (overlap first, then distance)."""
@@ -224,7 +250,18 @@ class FaceTracker:
         return iou - 0.25 * dist
 
     def finish(self) -> MaskPlan:
-        return MaskPlan(self.width, self.height, self.times, self.tracks, self.extend_s)
+        every = len(self.analysed) == len(self.times)
+        return MaskPlan(self.width, self.height, self.times, self.tracks, self.extend_s,
+                        None if every else self.analysed)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What one analysed frame did to the tracks: faces seen for the first time
+    (new tracks), and tracks still open that were not seen on it."""
+
+    new: int = 0
+    unmatched: int = 0
 
 
 def _summary(tr: _Track) -> Region:
