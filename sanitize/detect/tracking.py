@@ -275,7 +275,8 @@ def _summary(tr: _Track) -> Region:
 
 def _grow(box: Box, vx: float, vy: float, away_s: float) -> Box:
     """Grow by the distance the face can move in the time since it was seen,
-    plus a tenth of its size when not seen on this frame (pose and size change)."""
+    plus a tenth of its size when not seen on this frame (pose and size change;
+    the same on frames the detector skipped, measured as good as less there)."""
     mx = vx * away_s + (0.1 * box.w if away_s > 0 else 0.0)
     my = vy * away_s + (0.1 * box.h if away_s > 0 else 0.0)
     return Box(box.x1 - mx, box.y1 - my, box.x2 + mx, box.y2 + my)

@@ -1,0 +1,131 @@
+"""Policy flags end to end: what `process_file` writes and reports for plates,
+weapons, seized items and documents, on real photos.
+
+The detector-level rates live in test_flags.py and test_weapons.py; these tests
+check what a user gets: the plate actually masked in the written file, and a
+flagged file routed to review with its clause, confidence and box.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sanitize.config import Settings
+from sanitize.detect.registry import get_detectors
+from sanitize.media import images
+from sanitize.media.probe import sniff
+from sanitize.pipeline import process_file
+from sanitize.types import FileResult, Status
+
+sys.path.insert(0, str(Path(__file__).parent))
+import shared_paths  # noqa: E402
+from videoclips import detail_kept  # noqa: E402
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+OBJECTS = shared_paths.CORPUS / "objects"
+# High-pass correlation between input and output inside a box: ~0.6-1 where the
+# picture was only re-encoded, ~0 where it was pixelated (videoclips.detail_kept).
+MASKED = 0.3
+
+
+def _upright(path: Path) -> np.ndarray:
+    _, fmt = sniff(path)
+    return images.decode(path, fmt, Settings().max_pixels).rgb
+
+
+def _run(src: Path, out: Path) -> FileResult:
+    return process_file(src, Path(src.name), out, Settings())
+
+
+def _plates_masked(src: Path, result: FileResult, out: Path) -> list[float]:
+    """detail_kept inside every plate finding's box (low = masked)."""
+    written = _upright(out / result.output)
+    original = _upright(src)
+    return [detail_kept(original, written, tuple(f.box)) for f in result.findings
+            if f.kind == "plate" and f.box]
+
+
+def test_vehicle_check_plate_is_blurred_in_the_written_file(tmp_path: Path) -> None:
+    src = SAMPLES / "vehicle_check.jpg"
+    r = _run(src, tmp_path)
+    assert r.status in (Status.SAFE, Status.REVIEW) and r.output
+    plates = [f for f in r.findings if f.kind == "plate"]
+    assert plates, [f.kind for f in r.findings]
+    assert all(f.action == "blurred" and "30" in f.clauses and 0 < f.confidence <= 1
+               for f in plates)
+    kept = _plates_masked(src, r, tmp_path)
+    assert max(kept) < MASKED, kept
+
+
+def test_seized_revolver_goes_to_review_with_clause_and_box(tmp_path: Path) -> None:
+    r = _run(SAMPLES / "seized_revolver.jpg", tmp_path)
+    assert r.status is Status.REVIEW
+    assert r.output and r.output.startswith("review/") and (tmp_path / r.output).is_file()
+    weapons = [f for f in r.findings if f.kind == "weapon"]
+    assert weapons and weapons[0].blocking and weapons[0].action == "flagged"
+    assert "28" in weapons[0].clauses and 0.38 <= weapons[0].confidence <= 1
+    x1, y1, x2, y2 = weapons[0].box
+    h, w = _upright(SAMPLES / "seized_revolver.jpg").shape[:2]
+    assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
+
+
+def test_hindi_document_goes_to_review(tmp_path: Path) -> None:
+    r = _run(SAMPLES / "hindi_document.jpg", tmp_path)
+    assert r.status is Status.REVIEW
+    docs = [f for f in r.findings if f.kind == "document"]
+    assert docs and docs[0].blocking and "12" in docs[0].clauses
+
+
+def test_a_plain_group_photo_raises_no_flag(tmp_path: Path) -> None:
+    r = _run(SAMPLES / "graduation_group.jpg", tmp_path)
+    assert r.status is Status.SAFE, [(f.kind, f.confidence) for f in r.findings if f.blocking]
+    assert not [f for f in r.findings if f.action == "flagged"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not OBJECTS.is_dir(), reason="shared corpus not present")
+def test_plates_blurred_across_the_plate_corpus(tmp_path: Path) -> None:
+    """Issue 4: >= 25 of the 39 plate photos get a plate finding with the plate
+    actually masked in the written file."""
+    photos = sorted(p for p in (OBJECTS / "plate").iterdir()
+                    if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    assert len(photos) >= 39
+    masked, unmasked = [], []
+    for src in photos:
+        r = _run(src, tmp_path / src.stem)
+        if r.output is None:
+            continue
+        kept = _plates_masked(src, r, tmp_path / src.stem)
+        if kept and max(kept) < MASKED:
+            masked.append(src.name)
+        elif kept:
+            unmasked.append((src.name, kept))
+    assert not unmasked, unmasked  # a plate finding whose box is not masked is a bug
+    assert len(masked) >= 31, f"{len(masked)}/39"  # measured 33/39 (2026-11-29)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not OBJECTS.is_dir(), reason="shared corpus not present")
+def test_seized_items_rates() -> None:
+    """Seized-items flag: on the gun photos (weapons laid out) versus every
+    other object photo; measured 7/22 and 0/54 (2026-11-29)."""
+    detectors = get_detectors(Settings())
+
+    def flagged(folder: str) -> tuple[int, int]:
+        photos = sorted(p for p in (OBJECTS / folder).iterdir()
+                        if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        hits = 0
+        for p in photos:
+            rgb = _upright(p)
+            faces = detectors.faces.detect(rgb)
+            hits += any(r.kind == "seized_items" for r in detectors.flags(rgb, faces))
+        return hits, len(photos)
+
+    guns, n_guns = flagged("gun")
+    others = [flagged(f) for f in ("plate", "person", "uniform", "doc")]
+    assert guns >= 6, f"{guns}/{n_guns}"
+    assert sum(h for h, _ in others) <= 2, others
