@@ -1,6 +1,6 @@
 """Video face analysis: every-frame detection against detection on every k-th frame.
 
-    .venv/bin/python bench/bench_video_stride.py [--workdir DIR] [--variants 1,2,3,3:n]
+    .venv/bin/python bench/bench_video_stride.py [--workdir DIR] [--variants 1,2,3,3:r]
         [--clips NAME,...] [--quick]
 
 For each clip (built from real face photos by tests/videoclips.py, with the true
@@ -137,8 +137,8 @@ class _Counting:
 
 def measure(clip: Any, detector: Any, variant: str) -> dict:
     """One variant: "K" (detect_every=K, defaults otherwise), optionally followed by
-    options, each after a ":": "n" no re-check after a new face, "gS" at most S s
-    between analysed frames, "c" no cut detection.  E.g. "4:g0.134:n"."""
+    options, each after a ":": "r" re-check the frame after a new face, "gS" at most S s
+    between analysed frames, "c" no cut detection.  E.g. "4:g0.134:r"."""
 
     from sanitize import video_stages as vs
     from sanitize.config import Settings
@@ -147,8 +147,8 @@ def measure(clip: Any, detector: Any, variant: str) -> dict:
     every, *opts = variant.split(":")
     saved = vs.RECHECK_NEW_FACES, vs.DETECT_MAX_GAP_S, vs.SCENE_CHANGE
     for opt in opts:
-        if opt == "n":
-            vs.RECHECK_NEW_FACES = False
+        if opt == "r":
+            vs.RECHECK_NEW_FACES = True
         elif opt == "c":
             vs.SCENE_CHANGE = 2.0
         elif opt.startswith("g"):
@@ -204,7 +204,7 @@ def _union_area(masks: list, width: int, height: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--workdir", type=Path, default=None, help="where clips are built (kept)")
-    ap.add_argument("--variants", default="1,2,3,3:n",
+    ap.add_argument("--variants", default="1,2,3,3:r",
                     help="comma-separated detect_every variants, see measure()")
     ap.add_argument("--clips", default=None, help="comma-separated clip names (default: all)")
     ap.add_argument("--quick", action="store_true", help="skip the 10 s 1080p clip")

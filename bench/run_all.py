@@ -60,7 +60,8 @@ def main() -> int:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         took = time.monotonic() - t
         print(proc.stdout, end="")
-        header = f"# {' '.join(cmd[1:])}\n# {time.strftime('%Y-%m-%d %H:%M')}, {took:.0f} s, exit {proc.returncode}\n"
+        stamp = time.strftime("%Y-%m-%d %H:%M")
+        header = f"# {' '.join(cmd[1:])}\n# {stamp}, {took:.0f} s, exit {proc.returncode}\n"
         (RESULTS / f"{name}.txt").write_text(header + proc.stdout)
         if proc.returncode != 0:
             failed.append(name)

@@ -22,8 +22,8 @@ from sanitize.pipeline import process_file
 from sanitize.types import FileResult, Status
 
 sys.path.insert(0, str(Path(__file__).parent))
-import shared_paths  # noqa: E402
-from videoclips import detail_kept  # noqa: E402
+import shared_paths
+from videoclips import detail_kept
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 OBJECTS = shared_paths.CORPUS / "objects"
