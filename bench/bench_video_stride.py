@@ -1,6 +1,6 @@
 """Video face analysis: every-frame detection against detection on every k-th frame.
 
-    .venv/bin/python bench/bench_video_stride.py [--workdir DIR] [--variants 1,2,3,3:r]
+    .venv/bin/python bench/bench_video_stride.py [--workdir DIR] [--variants 1,2,3]
         [--clips NAME,...] [--quick]
 
 For each clip (built from real face photos by tests/videoclips.py, with the true
@@ -137,19 +137,17 @@ class _Counting:
 
 def measure(clip: Any, detector: Any, variant: str) -> dict:
     """One variant: "K" (detect_every=K, defaults otherwise), optionally followed by
-    options, each after a ":": "r" re-check the frame after a new face, "gS" at most S s
-    between analysed frames, "c" no cut detection.  E.g. "4:g0.134:r"."""
+    options, each after a ":": "gS" at most S s between analysed frames, "c" no cut
+    detection.  E.g. "4:g0.134:c"."""
 
     from sanitize import video_stages as vs
     from sanitize.config import Settings
     from sanitize.media.video import probe_video
 
     every, *opts = variant.split(":")
-    saved = vs.RECHECK_NEW_FACES, vs.DETECT_MAX_GAP_S, vs.SCENE_CHANGE
+    saved = vs.DETECT_MAX_GAP_S, vs.SCENE_CHANGE
     for opt in opts:
-        if opt == "r":
-            vs.RECHECK_NEW_FACES = True
-        elif opt == "c":
+        if opt == "c":
             vs.SCENE_CHANGE = 2.0
         elif opt.startswith("g"):
             vs.DETECT_MAX_GAP_S = float(opt[1:]) + 1e-3
@@ -165,7 +163,7 @@ def measure(clip: Any, detector: Any, variant: str) -> dict:
         # The plan computes boxes on demand: score while the variant's settings hold.
         return _score(clip, analysis, counting.calls, seconds)
     finally:
-        vs.RECHECK_NEW_FACES, vs.DETECT_MAX_GAP_S, vs.SCENE_CHANGE = saved
+        vs.DETECT_MAX_GAP_S, vs.SCENE_CHANGE = saved
 
 
 def _score(clip: Any, analysis: Any, calls: int, seconds: float) -> dict:
@@ -204,7 +202,7 @@ def _union_area(masks: list, width: int, height: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--workdir", type=Path, default=None, help="where clips are built (kept)")
-    ap.add_argument("--variants", default="1,2,3,3:r",
+    ap.add_argument("--variants", default="1,2,3",
                     help="comma-separated detect_every variants, see measure()")
     ap.add_argument("--clips", default=None, help="comma-separated clip names (default: all)")
     ap.add_argument("--quick", action="store_true", help="skip the 10 s 1080p clip")

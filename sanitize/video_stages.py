@@ -4,16 +4,13 @@ Two passes over the file instead of holding frames: pass 1 decodes every frame
 at detection size, finds faces on every DETECT_EVERY-th frame (and wherever
 the picture jumps) and links them into tracks that cover the frames between
 (only boxes are kept); pass 2 re-decodes at full size and writes the masked
-output.  Memory
-therefore stays flat however long the video is.
+output.  Memory therefore stays flat however long the video is.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +22,7 @@ import numpy as np
 from sanitize.config import Settings
 from sanitize.detect.tracking import FaceTracker, MaskPlan
 from sanitize.errors import VerifyError
-from sanitize.media.video import DecodedFrame, Progress, decode_frames, transcode
+from sanitize.media.video import DecodedFrame, Progress, decode_frames, prefetched, transcode
 from sanitize.types import Box, MediaInfo, Region
 
 # Detection size (longest side), with FaceDetector(fast=True, fast_side=the same).
@@ -52,10 +49,9 @@ DETECT_MAX_GAP_S = 0.1 + 1e-3
 SCENE_CHANGE = 0.15
 THUMB_SIZE = (64, 36)
 THUMB_SHIFT = 3
-# Also analyse the frame after one where a new track started: measured no better
-# (crowds start a track on most analysed frames, so it costs ~1.5x the detector
-# time), hence off; kept for the bench.
-RECHECK_NEW_FACES = False
+# Not done: also analysing the frame after one where a new track started was
+# measured no better (crowds start a track on most analysed frames, so it cost
+# ~1.5x the detector time).
 FLAG_EVERY_S = 1.0  # policy-flag detectors are slow and their objects do not flicker
 VERIFY_SAMPLES = 10
 VERIFY_FACE_SCORE = 0.85  # a face this sure on a written frame means a mask failed
@@ -95,20 +91,21 @@ def analyse_video(path: Path | str, info: MediaInfo, face_detector: Any, setting
     flags: list[Region] = []
     next_flag_t = 0.0
     n, last_t, step = 0, 0.0, 0.0
-    skipped, last_analysed_t, uncertain = 0, 0.0, True  # the first frame is analysed
+    skipped, last_analysed_t, analysed_any = 0, 0.0, False  # the first frame is analysed
     # One frame of look-ahead: a frame is only skipped when the next one is known
     # to exist (the last frame is always analysed), to be near enough in time,
     # and not to differ from it abruptly (then both are analysed).
     prev: DecodedFrame | None = None
     prev_thumb: np.ndarray | None = None
     prev_cut = False
-    for f in _prefetched(decode_frames(path, detect_side)):
+    for f in prefetched(decode_frames(path, detect_side), depth=4):
         thumb = _thumbnail(f.rgb) if detect_every > 1 else None
         cut = prev_thumb is not None and _difference(prev_thumb, thumb) > SCENE_CHANGE
         if prev is not None:
-            skip = (not uncertain and not prev_cut and not cut and skipped + 1 < detect_every
+            skip = (analysed_any and not prev_cut and not cut and skipped + 1 < detect_every
                     and f.t - last_analysed_t <= DETECT_MAX_GAP_S)
-            uncertain = _track(tracker, face_detector, prev, not skip) and RECHECK_NEW_FACES
+            _track(tracker, face_detector, prev, not skip)
+            analysed_any = True
             skipped = skipped + 1 if skip else 0
             last_analysed_t = last_analysed_t if skip else prev.t
         prev, prev_thumb, prev_cut = f, thumb, cut
@@ -126,14 +123,13 @@ def analyse_video(path: Path | str, info: MediaInfo, face_detector: Any, setting
     return VideoAnalysis(info, n, duration, plan, flags, time.monotonic() - start)
 
 
-def _track(tracker: FaceTracker, face_detector: Any, f: DecodedFrame, analyse: bool) -> bool:
-    """Feed one frame to the tracker; True when it left the tracks unsure (a new face)."""
+def _track(tracker: FaceTracker, face_detector: Any, f: DecodedFrame, analyse: bool) -> None:
+    """Feed one frame to the tracker, with the faces found on it if `analyse`."""
     if not analyse:
         tracker.update(f.index, f.t, None)
-        return False
+        return
     inv = 1.0 / f.scale
-    faces = [_scaled(r, inv) for r in face_detector.detect(f.rgb)]
-    return tracker.update(f.index, f.t, faces).new > 0
+    tracker.update(f.index, f.t, [_scaled(r, inv) for r in face_detector.detect(f.rgb)])
 
 
 def _thumbnail(rgb: np.ndarray) -> np.ndarray:
@@ -154,53 +150,6 @@ def _difference(a: np.ndarray | None, b: np.ndarray | None, r: int = THUMB_SHIFT
             pb = b[max(0, -dy):h + min(0, -dy), max(0, -dx):w + min(0, -dx)]
             best = min(best, float(np.abs(pa - pb).mean()))
     return best
-
-
-_END = object()
-
-
-def _prefetched(frames: Iterable[DecodedFrame], depth: int = 4) -> Iterator[DecodedFrame]:
-    """`frames`, decoded ahead in a thread (decoding overlaps detection: the
-    codec and the ONNX runtime release the GIL).  Errors re-raise here."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run() -> None:
-        it = iter(frames)
-        try:
-            for f in it:
-                if not put(f):
-                    return
-            put(_END)
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer, raised there
-            put(e)
-        finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                close()
-
-    worker = threading.Thread(target=run, name="decode", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = q.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join()
 
 
 def _scaled(r: Region, s: float) -> Region:

@@ -19,12 +19,11 @@ from sanitize.config import Settings
 from sanitize.detect.faces import FaceDetector
 from sanitize.detect.tracking import FaceTracker
 from sanitize.errors import DecodeError, TooLarge, UnsupportedFile
-from sanitize.media.video import decode_frames, probe_video, transcode
+from sanitize.media.video import decode_frames, prefetched, probe_video, transcode
 from sanitize.types import Box, Region
 from sanitize.video_stages import (
     DETECT_EVERY,
     VideoAnalysis,
-    _prefetched,
     analyse_video,
     redact_video,
     verify_video,
@@ -246,7 +245,7 @@ def test_prefetch_thread_stops_when_abandoned() -> None:
         yield from range(1000)
 
     before = threading.active_count()
-    it = _prefetched(frames(), depth=2)
+    it = prefetched(frames(), depth=2)
     assert [next(it), next(it)] == [0, 1]
     it.close()
     assert threading.active_count() == before

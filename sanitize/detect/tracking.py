@@ -192,7 +192,7 @@ class FaceTracker:
         self.times = array("d")
         self.analysed = array("i")  # frames the detector ran on
 
-    def update(self, index: int, t: float, regions: list[Region] | None) -> Changes:
+    def update(self, index: int, t: float, regions: list[Region] | None) -> None:
         """Frames must arrive in order, `index` counting from 0 without holes.
 
         `regions` None: the frame was not analysed (no detector ran on it)."""
@@ -200,7 +200,7 @@ class FaceTracker:
             raise ValueError(f"frame {index} out of order (expected {len(self.times)})")
         self.times.append(t)
         if regions is None:
-            return Changes()
+            return
         self.analysed.append(index)
         self._active = [tr for tr in self._active if t - tr.times[-1] <= self.max_gap_s + _EPS]
         dets = [r for r in regions if r.box.w > 0 and r.box.h > 0]
@@ -208,15 +208,12 @@ class FaceTracker:
         for tr, r in pairs:
             tr.add(index, t, r.box, r.score)
         matched = {id(r) for _, r in pairs}
-        new = 0
         for r in dets:
             if id(r) not in matched:
                 tr = _Track(id=len(self.tracks))
                 tr.add(index, t, r.box, r.score)
                 self.tracks.append(tr)
                 self._active.append(tr)
-                new += 1
-        return Changes(new=new, unmatched=len(self._active) - len(pairs) - new)
 
     def _match(self, t: float, dets: list[Region]) -> list[tuple[_Track, Region]]:
         """Greedy one-to-one assignment by affinity (overlap first, then distance)."""
@@ -254,14 +251,6 @@ class FaceTracker:
         return MaskPlan(self.width, self.height, self.times, self.tracks, self.extend_s,
                         None if every else self.analysed)
 
-
-@dataclass(frozen=True)
-class Changes:
-    """What one analysed frame did to the tracks: faces seen for the first time
-    (new tracks), and tracks still open that were not seen on it."""
-
-    new: int = 0
-    unmatched: int = 0
 
 
 def _summary(tr: _Track) -> Region:

@@ -21,11 +21,11 @@ import os
 import queue
 import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import av
 import av.bitstream
@@ -331,49 +331,78 @@ class TranscodeStats:
 
 
 _END = object()
+T = TypeVar("T")
 
 
-class _Decoder(threading.Thread):
-    """Decode-and-mask thread: turns the source into (kind, payload) items on a
-    bounded queue, so memory stays flat however long the video is.
+def prefetched(items: Iterable[T], depth: int) -> Iterator[T]:
+    """`items`, produced ahead in a thread of their own into a bounded queue, so
+    memory stays flat however long the video is, and decoding (and masking)
+    overlap the consumer: the codecs and ONNX Runtime release the GIL.  The
+    producer's errors re-raise here; closing the iterator stops the thread."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
 
-    Masking runs here, not next to the encoder: with dozens of faces per frame
-    it costs about as much CPU as decoding, and this thread has the slack
-    (measured: 1080p, 53 boxes/frame, 30 ms of masking per frame)."""
-
-    def __init__(self, src: Path, audio: bool, boxes_for_frame: BoxesForFrame,
-                 mask: str) -> None:
-        super().__init__(daemon=True, name="sanitize-decode")
-        self.src, self.audio = src, audio
-        self.boxes_for_frame, self.mask = boxes_for_frame, mask
-        self.items: queue.Queue[Any] = queue.Queue(maxsize=8)
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        n = 0
-        turn: tuple[int, bool] | None = None
-        try:
-            for frame in _demux_frames(self.src, self.audio):
-                item: tuple[str, Any, Any] = ("a", frame, None)
-                if isinstance(frame, av.VideoFrame):
-                    turn = turn or _orientation(frame)
-                    i420 = _to_planes(frame, turn)
-                    mask_i420(i420, self.boxes_for_frame(n), self.mask)
-                    item, n = ("v", frame, i420), n + 1
-                if not self._put(item):
-                    return
-            self._put(("end", None, None))
-        except BaseException as e:  # noqa: BLE001 -- handed to the main thread, which re-raises
-            self._put(("err", e, None))
-
-    def _put(self, item: tuple[str, Any, Any]) -> bool:
-        while not self.stop.is_set():
+    def put(item: Any) -> bool:
+        while not stop.is_set():
             try:
-                self.items.put(item, timeout=0.2)
+                q.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
+
+    def run() -> None:
+        it = iter(items)
+        try:
+            for item in it:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as e:  # noqa: BLE001 -- handed to the consumer, raised there
+            put(_Failed(e))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=run, name="sanitize-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+def _upright_masked(src: Path, audio: bool, boxes_for_frame: BoxesForFrame,
+                    mask: str) -> Iterator[tuple[Any, np.ndarray | None]]:
+    """(frame, masked upright I420 planes) for video, (frame, None) for audio.
+
+    Masking runs in the prefetch thread, not next to the encoder: with dozens of
+    faces per frame it costs about as much CPU as decoding, and that thread has
+    the slack (measured: 1080p, 53 boxes/frame, 30 ms of masking per frame)."""
+    n = 0
+    turn: tuple[int, bool] | None = None
+    for frame in _demux_frames(src, audio):
+        if isinstance(frame, av.VideoFrame):
+            turn = turn or _orientation(frame)
+            i420 = _to_planes(frame, turn)
+            mask_i420(i420, boxes_for_frame(n), mask)
+            n += 1
+            yield frame, i420
+        else:
+            yield frame, None
 
 
 class Writer:
@@ -542,9 +571,9 @@ def transcode(src: Path | str, dst: Path | str, boxes_for_frame: BoxesForFrame,
         audio_template = probe.streams.audio[0] if keep_audio else None
         writer = Writer(dst, g.width, g.height, g.time_base, g.rate, g.colours, audio_template)
     writer.audio_origin = g.origin_s
-    decoder = _Decoder(src, keep_audio, boxes_for_frame, settings.mask)
+    items = prefetched(_upright_masked(src, keep_audio, boxes_for_frame, settings.mask), depth=8)
     try:
-        stats = _pump(decoder, writer, progress)
+        stats = _pump(items, writer, progress)
         writer.close()
         return stats
     except BaseException:
@@ -552,28 +581,23 @@ def transcode(src: Path | str, dst: Path | str, boxes_for_frame: BoxesForFrame,
         _remove(dst)
         raise
     finally:
-        decoder.stop.set()
-        decoder.join(timeout=5)
+        items.close()
 
 
-def _pump(decoder: _Decoder, writer: Writer, progress: Progress | None) -> TranscodeStats:
-    """Main thread: encode and mux what the decode thread hands over."""
-    decoder.start()
+def _pump(items: Iterator[tuple[Any, np.ndarray | None]], writer: Writer,
+          progress: Progress | None) -> TranscodeStats:
+    """Main thread: encode and mux what the prefetch thread hands over."""
     n_video = n_audio = 0
-    while True:
-        kind, frame, i420 = decoder.items.get()
-        if kind == "v":
+    for frame, i420 in items:
+        if i420 is not None:
             writer.write_video(i420, frame.pts, n_video)
             n_video += 1
             if progress is not None:
                 progress(1)
-        elif kind == "a":
+        else:
             writer.write_audio(frame)
             n_audio += 1
-        elif kind == "err":
-            raise frame
-        else:
-            return TranscodeStats(n_video, n_audio, writer.video.width, writer.video.height)
+    return TranscodeStats(n_video, n_audio, writer.video.width, writer.video.height)
 
 
 def _remove(path: Path) -> None:
