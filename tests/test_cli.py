@@ -8,11 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+import shared_paths
 from click.testing import CliRunner
 
 from sanitize.cli import main
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+CORPUS = shared_paths.CORPUS
 GPS_JPG = CORPUS / "metadata" / "ian__DSCN0010.jpg"
 FACES_JPG = CORPUS / "faces" / "images" / "obama_biden_stage.jpg"
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shared_paths
 from PIL import Image, ImageOps
 
 from sanitize.detect.documents import DocumentDetector
@@ -29,7 +30,7 @@ from sanitize.detect.text import DET_MODEL, REC_MODEL, TextBox, detect_text, tex
 from sanitize.detect.uniforms import UniformDetector, torso_box
 from sanitize.types import Box, Region
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+CORPUS = shared_paths.CORPUS
 OBJECTS = CORPUS / "objects"
 FACES = CORPUS / "faces" / "images"
 needs_corpus = pytest.mark.skipif(not OBJECTS.is_dir(), reason="shared corpus not present")

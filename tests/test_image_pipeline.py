@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shared_paths
 from PIL import Image, ImageOps
 
 from sanitize.config import Settings
@@ -23,9 +24,8 @@ from sanitize.pipeline import process_file
 from sanitize.redact import cover_box, mask_boxes
 from sanitize.types import Box, MediaKind, Status
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-CORPUS = SHARED / "corpus"
-LEAKCHECK = SHARED / "tools" / "leakcheck.py"
+CORPUS = shared_paths.CORPUS
+LEAKCHECK = shared_paths.LEAKCHECK
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".bmp"}
 FACES_ONLY = Settings(flags=False)
 
@@ -35,6 +35,8 @@ def sha(p: Path) -> str:
 
 
 def metadata_images() -> list[Path]:
+    if not (CORPUS / "metadata").is_dir():
+        return []  # no corpus next to the checkout: the parametrized test is skipped
     return sorted(p for p in (CORPUS / "metadata").iterdir() if p.suffix.lower() in IMAGE_EXT)
 
 

@@ -22,12 +22,13 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+import shared_paths
 from PIL import Image, PngImagePlugin
 
 from sanitize.media.metadata import inventory, residual
 from sanitize.types import MetadataItem
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "metadata"
+CORPUS = shared_paths.METADATA
 FILES = sorted(p for p in CORPUS.glob("*") if p.suffix.lower() != ".tsv") if CORPUS.is_dir() else []
 
 needs_corpus = pytest.mark.skipif(not FILES, reason=f"corpus not found at {CORPUS}")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shared_paths
 from PIL import Image, ImageOps
 
 from sanitize.detect.base import sha256_file
@@ -29,7 +30,7 @@ from sanitize.detect.yolo import ClassMapError, YoloDetector, load_class_map, pa
 from sanitize.model_store import REPO_MODELS
 from sanitize.types import Region
 
-OBJECTS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "objects"
+OBJECTS = shared_paths.CORPUS / "objects"
 ONNX = REPO_MODELS / "weapon_basegun_keypoints.onnx"
 YAML = REPO_MODELS / "weapon.yaml"
 
