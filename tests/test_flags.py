@@ -27,7 +27,7 @@ from sanitize.detect.documents import DocumentDetector
 from sanitize.detect.plates import PlateDetector, plate_text_score
 from sanitize.detect.seized import SeizedItemsDetector
 from sanitize.detect.text import DET_MODEL, REC_MODEL, TextBox, detect_text, text_regions
-from sanitize.detect.uniforms import UniformDetector, torso_box
+from sanitize.detect.uniforms import UniformDetector, body_people, faces_in_uniform, torso_box
 from sanitize.types import Box, Region
 
 CORPUS = shared_paths.CORPUS
@@ -175,6 +175,40 @@ def test_uniform_colour_rules() -> None:
     assert UniformDetector().detect(blue, [face]) == []
     t = torso_box(face.box, 200, 400)
     assert t.y1 > face.box.y2 and t.w == pytest.approx(120)
+
+
+def test_uniform_region_is_the_person_and_names_its_faces() -> None:
+    face = Region("face", Box(80, 20, 120, 70), 0.9, "test")
+    khaki = np.full((400, 200, 3), (195, 176, 128), np.uint8)
+    khaki[20:70, 80:120] = (200, 150, 120)
+    (u,) = UniformDetector(body=False).detect(khaki, [face])
+    assert u.box.y1 < face.box.y1 and u.box.y2 > face.box.y2 + 3 * face.box.h  # head to knees
+    assert "person found by face" in u.label
+    other = Box(10, 300, 30, 330)  # a face below, not this person's head
+    assert faces_in_uniform([face.box, other], [u]) == [True, False]
+    assert faces_in_uniform([face.box], []) == [False]
+
+
+def test_body_people_on_tiny_and_blank_pictures() -> None:
+    assert body_people(np.zeros((40, 30, 3), np.uint8)) == []  # HOG raises on these
+    assert body_people(np.full((300, 200, 3), 128, np.uint8)) == []
+
+
+@needs_corpus
+def test_masked_faces_uniform_seen_by_body_shape() -> None:
+    """Standing people in uniform with no face visible (faces masked by the tool's
+    own redaction): the HOG body path still finds the uniform."""
+    from sanitize.redact import cover_box, mask_boxes
+
+    faces_mod = pytest.importorskip("sanitize.detect.faces")
+    rgb = _load(OBJECTS / "uniform" / "rn_test1.jpg")
+    h, w = rgb.shape[:2]
+    faces = faces_mod.FaceDetector().detect(rgb)
+    masked = mask_boxes(rgb.copy(), [cover_box("face", f.box, w, h) for f in faces])
+    ud = UniformDetector()
+    assert not faces_mod.FaceDetector().detect(masked)
+    found = [r for r in ud.detect(masked, []) if r.score >= 0.5]
+    assert found and all("body shape" in r.label for r in found)
 
 
 def test_seized_rules() -> None:

@@ -20,9 +20,22 @@ torsos; people in ordinary clothes 4/16 photos, 11/258 torsos (beige coat, brown
 and tan tops in crowds).  Cannot tell police khaki from a beige/brown civilian
 shirt, kurta or coat, nor a uniform from army-print fashion; misses navy, white
 and black uniforms (traffic police, Navy), and torsos hidden behind vests or guns.
+
+The cue is the person, not the face: besides the people found through their
+faces, OpenCV's HOG people detector (shipped in opencv-python, no model file)
+finds standing people by body shape, so a picture whose faces are masked (the
+tool's own review copy, a third party's blurred photo) still gets its uniforms
+checked by `sanitize check`.  HOG finds upright, mostly whole people of at least
+~85 px height (the picture is scaled to 960 px on its long side first); it misses
+sitting, cropped and crowded people, which the face path covers when faces show.
+Each uniform Region's box is the whole person (face to knees, or the HOG box),
+so `faces_in_uniform` can tell which faces belong to a uniformed person (the
+review page's "officer?" suggestion).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -46,6 +59,88 @@ def torso_box(face: Box, width: int, height: int, widths: float = 3.0,
     top = face.y2 + 0.15 * face.h  # just under the chin
     half = widths * face.w / 2
     return Box(face.cx - half, top, face.cx + half, top + heights * face.h).clipped(width, height)
+
+
+def person_box(face: Box, width: int, height: int) -> Box:
+    """The whole person under a face, as far as a reviewer needs it: head to about the
+    knees (the torso box's width)."""
+    half = 1.5 * face.w
+    return Box(face.cx - half, face.y1 - 0.3 * face.h, face.cx + half,
+               face.y2 + 6.0 * face.h).clipped(width, height)
+
+
+@dataclass(frozen=True)
+class Person:
+    """One person to look at: the whole-person box, where the torso is, and the face
+    it was found by (None when found by body shape alone)."""
+
+    box: Box
+    torso: Box
+    face: Box | None
+    source: str  # "face" | "body"
+
+
+def _hog() -> cv2.HOGDescriptor:
+    global _HOG
+    if _HOG is None:
+        _HOG = cv2.HOGDescriptor()
+        _HOG.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+    return _HOG
+
+
+_HOG: cv2.HOGDescriptor | None = None
+
+
+def body_people(rgb: np.ndarray, long_side: int = 960, min_weight: float = 0.3) -> list[Box]:
+    """Standing people found by body shape (HOG + linear SVM, Dalal-Triggs), no face needed.
+
+    The picture is scaled to `long_side` (small pictures up, so that people of
+    ~85 px height reach HOG's 128 px window); overlapping hits are merged."""
+    h, w = rgb.shape[:2]
+    s = long_side / max(h, w)
+    if min(h, w) * s < 128:  # HOG's window does not fit (it raises on tiny pictures)
+        return []
+    small = cv2.resize(rgb, (round(w * s), round(h * s)),
+                       interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    rects, weights = _hog().detectMultiScale(small, winStride=(8, 8), padding=(8, 8),
+                                             scale=1.05)
+    boxes = [(Box(x / s, y / s, (x + bw) / s, (y + bh) / s), float(wt))
+             for (x, y, bw, bh), wt in zip(np.asarray(rects).reshape(-1, 4),
+                                           np.ravel(weights), strict=True)
+             if float(wt) >= min_weight]
+    kept: list[Box] = []
+    for b, _ in sorted(boxes, key=lambda t: -t[1]):
+        if all(b.iou(k) < 0.4 for k in kept):
+            kept.append(b.clipped(w, h))
+    return kept
+
+
+def body_torso(person: Box) -> Box:
+    """The torso inside a HOG person box: the window pads the person by ~1/4 of its
+    width on each side and ~1/8 of its height at the top."""
+    return Box(person.x1 + 0.3 * person.w, person.y1 + 0.22 * person.h,
+               person.x2 - 0.3 * person.w, person.y1 + 0.5 * person.h)
+
+
+def body_legs(person: Box) -> Box:
+    """Thighs to knees inside a HOG person box."""
+    return Box(person.x1 + 0.3 * person.w, person.y1 + 0.55 * person.h,
+               person.x2 - 0.3 * person.w, person.y1 + 0.85 * person.h)
+
+
+def faces_in_uniform(faces: list[Box], uniforms: list[Region]) -> list[bool]:
+    """For each face, whether it lies in a uniformed person's box (the review page's
+    "officer?" suggestion): its centre inside the box, in the top third."""
+    out = []
+    for f in faces:
+        hit = False
+        for u in uniforms:
+            b = u.box
+            if u.kind == "uniform" and b.x1 <= f.cx <= b.x2 and b.y1 <= f.cy <= b.y1 + b.h / 3:
+                hit = True
+                break
+        out.append(hit)
+    return out
 
 
 def _skin_mask(lab: np.ndarray, face_lab: np.ndarray, tol: float) -> np.ndarray:
@@ -120,7 +215,8 @@ class UniformDetector:
     def __init__(self, min_share: float = 0.5, olive_weight: float = 2.0,
                  camo_colours: int = 3, camo_share: float = 0.9, camo_blotch: float = 0.2,
                  min_face_px: int = 12, skin_tol: float = 12.0,
-                 scene_fallback: bool = False, scene_min_share: float = 0.6) -> None:
+                 scene_fallback: bool = False, scene_min_share: float = 0.6,
+                 body: bool = True) -> None:
         self.min_share = min_share
         self.olive_weight = olive_weight
         self.camo = (camo_colours, camo_share, camo_blotch)
@@ -128,16 +224,34 @@ class UniformDetector:
         self.skin_tol = skin_tol
         self.scene_fallback = scene_fallback
         self.scene_min_share = scene_min_share
+        self.body = body  # also look for people by body shape (HOG), not only by face
 
     def models(self) -> list[ModelInfo]:
         return []  # colour rules only
 
     def detect(self, rgb: np.ndarray, faces: list[Region] | None = None) -> list[Region]:
         h, w = rgb.shape[:2]
-        faces = [f for f in (faces or []) if f.kind == "face" and f.box.w >= self.min_face_px]
-        out = [r for f in faces if (r := self._torso(rgb, f.box, w, h)) is not None]
-        if not faces and self.scene_fallback:
+        people = self.people(rgb, faces)
+        out = [r for p in people if (r := self._person(rgb, p, w, h)) is not None]
+        if not people and self.scene_fallback:
             out += self._scene(rgb)
+        return out
+
+    def people(self, rgb: np.ndarray, faces: list[Region] | None = None) -> list[Person]:
+        """Everyone to look at: people under a face, then standing people found by body
+        shape whose head is not one of those faces (masked, turned away, too small)."""
+        h, w = rgb.shape[:2]
+        face_boxes = [f.box for f in (faces or [])
+                      if f.kind == "face" and f.box.w >= self.min_face_px]
+        out = [Person(person_box(f, w, h), torso_box(f, w, h), f, "face") for f in face_boxes]
+        if not self.body:
+            return out
+        for b in body_people(rgb):
+            # A face anywhere in the box: that person is looked at through the face,
+            # or the box is HOG firing on a close-up face (seen on a speaker photo).
+            if any(b.x1 <= f.cx <= b.x2 and b.y1 <= f.cy <= b.y2 for f in face_boxes):
+                continue
+            out.append(Person(b, body_torso(b).clipped(w, h), None, "body"))
         return out
 
     def _share(self, khaki: float, olive: float) -> float:
@@ -150,19 +264,37 @@ class UniformDetector:
             return 0.0
         return min(0.9, 0.4 + (share - self.min_share))
 
-    def _torso(self, rgb: np.ndarray, face: Box, w: int, h: int) -> Region | None:
-        t = torso_box(face, w, h)
-        if t.h < face.h or t.w < face.w:  # torso mostly outside the picture
+    def _person(self, rgb: np.ndarray, p: Person, w: int, h: int) -> Region | None:
+        if p.face is not None:
+            t = p.torso
+            if t.h < p.face.h or t.w < p.face.w:
+                return None  # torso mostly outside the picture
+            score, label = self._crop_score(rgb, t, _face_colour(rgb, p.face))
+            how = "face"
+        else:
+            # No face to take the skin colour from and a coarser box: ask for the whole
+            # uniform, shirt and trousers alike (a civilian's top and trousers rarely
+            # share a khaki/olive/camouflage colour; a brown table behind a torso and
+            # a beige coat over jeans did in the corpus).
+            score, label = self._crop_score(rgb, p.torso.clipped(w, h), None)
+            legs, _ = self._crop_score(rgb, body_legs(p.box).clipped(w, h), None)
+            score = min(score, legs)
+            how = "body shape, no face seen"
+        if score <= 0:
             return None
+        return Region("uniform", p.box, round(score, 3), self.name,
+                      label=f"{label}; person found by {how}")
+
+    def _crop_score(self, rgb: np.ndarray, t: Box, skin: np.ndarray | None
+                    ) -> tuple[float, str]:
+        if t.w < 8 or t.h < 8:
+            return 0.0, ""
         crop = rgb[int(t.y1):int(t.y2), int(t.x1):int(t.x2)]
-        skin = _face_colour(rgb, face)
         share = self._share(*colour_shares(crop, skin, self.skin_tol))
         score, label = self._score(share), f"uniform-colour share {share:.2f}"
         if score < 0.6 and self._is_camouflage(crop):
             score, label = 0.6, "camouflage pattern"
-        if score <= 0:
-            return None
-        return Region("uniform", t, round(score, 3), self.name, label=label)
+        return score, label
 
     def _is_camouflage(self, crop: np.ndarray) -> bool:
         n, share, blotch = camouflage(crop)
