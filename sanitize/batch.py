@@ -29,6 +29,7 @@ from sanitize import __version__
 from sanitize.config import Settings
 from sanitize.detect.base import sha256_file
 from sanitize.engines import DEFAULT_WORKER, Engine, Job, error_result, make_engine
+from sanitize.errors import UsageProblem
 from sanitize.ledger import Ledger, LedgerRow
 from sanitize.types import FileResult, Status
 
@@ -148,7 +149,8 @@ def out_lock(out_root: Path) -> Iterator[None]:
 
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
-            raise RuntimeError(f"another sanitize run is using {out_root}") from e
+            raise UsageProblem(f"another sanitize process (a `run` or `watch`) is using "
+                               f"{out_root}; wait for it, stop it, or use another -o") from e
         yield
 
 
@@ -178,10 +180,12 @@ def _output_ok(out_root: Path, row: LedgerRow) -> bool:
 
 def is_done(row: LedgerRow | None, src: Path, size: int | None, fingerprint: str,
             out_root: Path) -> bool:
-    """True when the ledger row covers this exact input (bytes and settings) and
-    its output is still there, unchanged.  Errors are always retried: a crash or
-    a locked file may not happen again."""
+    """True when the ledger row covers this exact input (bytes, settings, policy,
+    tool version, models) and its output is still there, unchanged.  Errors are
+    always retried: a crash or a locked file may not happen again."""
     if row is None or row.fingerprint != fingerprint or row.status is Status.ERROR:
+        return False
+    if row.tool_version != __version__:  # also in the fingerprint; stated for the reader
         return False
     if size is None or row.size != size:
         return False

@@ -12,34 +12,66 @@ import click
 
 from sanitize import __version__
 from sanitize.config import ExtraModel, Settings
+from sanitize.errors import ModelMissing, UsageProblem
 from sanitize.policy import PolicyError, load_policy
 from sanitize.types import Status
 
-EXIT_SAFE, EXIT_REVIEW, EXIT_ERROR = 0, 1, 2
+# One exit code per outcome; 3 means nothing was processed: fix the command or machine.
+EXIT_SAFE, EXIT_REVIEW, EXIT_ERROR, EXIT_USAGE = 0, 1, 2, 3
+
+
+class _Cli(click.Group):
+    """Turns every usage or environment error into one line on stderr and exit 3
+    (click's own usage errors would exit 2, which means "some files failed")."""
+
+    def main(self, args=None, prog_name=None, complete_var=None,  # type: ignore[override]
+             standalone_mode: bool = True, **extra):
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
+            _fail(e.format_message() + hint)
+        except click.ClickException as e:
+            _fail(e.format_message())
+        except (UsageProblem, PolicyError, ModelMissing) as e:
+            _fail(str(e))
+        except click.Abort:
+            click.echo("sanitize: stopped", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _fail(message: str) -> None:
+    click.echo("sanitize: " + " ".join(message.split()), err=True)
+    sys.exit(EXIT_USAGE)
 
 
 def _settings(mask: str, max_megapixels: float, no_flags: bool, mute: bool,
               policy: Path | None, model: tuple[Path, ...], classes: tuple[Path, ...]) -> Settings:
+    """Settings from the options, checked before any file is touched: the policy
+    validated, class maps parsed, every model present (else exit 3)."""
+    from sanitize.detect.registry import model_digests
+
     if len(model) != len(classes):
         raise click.UsageError("each --model FILE.onnx needs its own --classes FILE.yaml")
-    try:
-        load_policy(policy)
-    except PolicyError as e:
-        raise click.UsageError(str(e)) from e
+    policy_obj = load_policy(policy)
     if classes:
         from sanitize.detect.yolo import ClassMapError, load_class_map
 
         for c in classes:
             try:
-                load_class_map(c)
+                cmap = load_class_map(c)
             except ClassMapError as e:
                 raise click.UsageError(str(e)) from e
-    return Settings(
+            policy_obj.check_model_kinds(spec.kind for spec in cmap.classes.values())
+    settings = Settings(
         mask=mask, max_pixels=int(max_megapixels * 1e6), flags=not no_flags, mute=mute,
         policy_file=policy.resolve() if policy else None,
         extra_models=tuple(ExtraModel(m.resolve(), c.resolve())
                            for m, c in zip(model, classes, strict=True)),
     )
+    model_digests(settings)  # ModelMissing → one line, exit 3
+    return settings
 
 
 def _common(f):
@@ -49,7 +81,8 @@ def _common(f):
         click.option("--max-megapixels", type=float, default=200.0, show_default=True,
                      help="Refuse pictures/frames larger than this (decompression-bomb guard)."),
         click.option("--no-flags", is_flag=True,
-                     help="Faces and metadata only: skip weapon/uniform/document/plate detectors."),
+                     help="No policy flags (weapons, uniforms, documents, seized items); "
+                     "faces and number plates are still masked."),
         click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="Policy TOML (thresholds, what blocks); default: the packaged one."),
         click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -62,7 +95,7 @@ def _common(f):
     return f
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sanitize")
 def main() -> None:
     """Make police photos and videos safe to post (UP Police Social Media Policy 2023)."""
@@ -84,12 +117,15 @@ def run(inputs: tuple[Path, ...], out_root: Path, jobs: int, engine: str, schedu
         policy: Path | None, model: tuple[Path, ...], classes: tuple[Path, ...]) -> None:
     """Sanitize INPUTS (files and folders, recursive) into OUT.
 
-    Exit 0: all safe; 1: some need review; 2: some could not be processed."""
+    Exit 0: all safe; 1: some need review; 2: some could not be processed;
+    3: usage or environment error (nothing processed)."""
     from sanitize.batch import collect_inputs, run_batch
 
-    settings = _settings(mask, max_megapixels, no_flags, mute, policy, model, classes)
     if engine == "dask" and not scheduler:
         raise click.UsageError("--engine dask needs --scheduler ADDRESS")
+    if scheduler and engine != "dask":
+        raise click.UsageError("--scheduler is only used with --engine dask")
+    settings = _settings(mask, max_megapixels, no_flags, mute, policy, model, classes)
     out_root = out_root.resolve()
     items = collect_inputs(list(inputs), out_root)
     results = run_batch(items, out_root, settings, jobs=jobs or os.cpu_count() or 1,
@@ -112,7 +148,8 @@ def check(files: tuple[Path, ...], as_json: bool, mask: str, max_megapixels: flo
           classes: tuple[Path, ...]) -> None:
     """Pre-upload gate (read-only): is each FILE safe to post as it is?
 
-    Exit 0: every file is safe; 1: some are not (reasons printed); 2: some could not be read."""
+    Exit 0: every file is safe; 1: some are not (reasons printed); 2: some could not be
+    read; 3: usage or environment error (e.g. a model missing)."""
     from sanitize.check import check_file
 
     settings = _settings(mask, max_megapixels, no_flags, False, policy, model, classes)
@@ -139,12 +176,15 @@ def check(files: tuple[Path, ...], as_json: bool, mask: str, max_megapixels: flo
 @click.option("--json", "as_json", is_flag=True)
 def inspect(file: Path, as_json: bool) -> None:
     """What FILE carries: metadata classes, faces found.  Read-only."""
+    from sanitize.detect.registry import model_digests
     from sanitize.inspect import inspect_file
 
-    report = inspect_file(file, Settings(flags=False))
+    settings = Settings(flags=False)
+    model_digests(settings)  # ModelMissing → one line, exit 3
+    report = inspect_file(file, settings)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=1))
-        return
+        sys.exit(EXIT_ERROR if report.get("error") else EXIT_SAFE)
     for key, value in report.items():
         if isinstance(value, list):
             click.echo(f"{key}:")

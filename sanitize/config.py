@@ -26,10 +26,15 @@ class Settings:
     extra_models: tuple[ExtraModel, ...] = field(default_factory=tuple)
 
     def fingerprint(self) -> str:
-        """What changes the output bytes; the ledger re-processes a file when it changes."""
+        """What changes the output bytes; the ledger re-processes a file when it changes:
+        the options, the policy file's content, the tool version and every model's sha256."""
         import hashlib
 
+        from sanitize import __version__
+        from sanitize.detect.registry import model_digests
+
         parts = [
+            __version__, *model_digests(self),
             self.mask, str(self.max_pixels), str(self.jpeg_quality), str(self.flags),
             str(self.mute),
             _file_digest(self.policy_file),

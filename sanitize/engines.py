@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Protocol
 
 from sanitize.config import Settings
+from sanitize.errors import UsageProblem
 from sanitize.types import FileResult, Status
 
 DEFAULT_WORKER = "sanitize.pipeline:process_file"
+CONNECT_TIMEOUT_S = 5.0  # Dask scheduler: an address that does not answer is an error
 
 # Native libraries read these once, at import: they must be set before the
 # worker imports numpy/cv2/onnxruntime, or every worker starts one thread per
@@ -196,7 +198,13 @@ class DaskEngine:
 
         self._cluster: LocalCluster | None = None
         if scheduler:
-            self.client = Client(scheduler)
+            try:
+                # Fail fast: the default connect timeout is 30 s, then a traceback.
+                self.client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+            except (OSError, TimeoutError, ValueError) as e:
+                raise UsageProblem(
+                    f"cannot reach the Dask scheduler at {scheduler} ({type(e).__name__}); "
+                    "start `dask scheduler` there or check the address") from e
         else:
             self._cluster = LocalCluster(
                 n_workers=max(1, jobs or os.cpu_count() or 1),

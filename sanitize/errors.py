@@ -24,3 +24,9 @@ class VerifyError(SanitizeError):
 
 class ModelMissing(SanitizeError):
     """A model file the install step should have put in place is absent or altered."""
+
+
+class UsageProblem(Exception):
+    """A usage or environment error that stops the whole command before any file is
+    touched (bad option or policy, OUT held by another run, scheduler unreachable,
+    model missing).  The message is one line saying what to do; the CLI exits 3."""

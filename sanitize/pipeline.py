@@ -196,9 +196,15 @@ def _verify_image(path: Path, fmt: str, settings: Settings, detectors: Detectors
 def _route(tmp: Path, rel: Path, out_fmt: str, out_root: Path, result: FileResult) -> None:
     """Atomic publish: the temp file is renamed into safe/ or review/ (same file
     system, so os.replace is atomic); a stale copy in the other folder is removed
-    so an input never appears twice."""
-    folder = "review" if result.status is Status.REVIEW else "safe"
-    other = "safe" if folder == "review" else "review"
+    so an input never appears twice.  Only an explicit SAFE or REVIEW is published:
+    any other status is a bug upstream, and failing closed means no output."""
+    if result.status is Status.SAFE:
+        folder, other = "safe", "review"
+    elif result.status is Status.REVIEW:
+        folder, other = "review", "safe"
+    else:
+        raise SanitizeError(f"internal error: no route for status {result.status!r}; "
+                            "output withheld")
     ext = images.EXTENSION.get(out_fmt, ".mp4")
     out_rel = rel.with_suffix(ext) if rel.suffix.lower() != ext else rel
     dst = out_root / folder / out_rel

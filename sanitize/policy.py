@@ -5,6 +5,7 @@ media cell can change thresholds and what blocks without touching code."""
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +14,12 @@ from sanitize.types import Finding, MetadataItem, Region
 
 DEFAULT_POLICY = Path(__file__).with_name("policy.toml")
 ACTIONS = ("blur", "flag", "removed")
+# Kinds that are always masked, with the built-in threshold no policy may raise:
+# faces (cl. 27, 30, 13, 14) and number plates (cl. 30) are redaction, not flags.
+MASKED_KINDS = {"face": 0.0, "plate": 0.0}
+# Kinds a person must see or that must be masked: "removed" (the metadata action)
+# would make them neither masked nor blocking, silently.
+FLAGGED_KINDS = ("weapon", "seized_items", "uniform", "document")
 
 
 class PolicyError(ValueError):
@@ -53,10 +60,20 @@ class Policy:
     rules: dict[str, Rule]
 
     def extended(self, extra: dict[str, Rule]) -> Policy:
-        """This policy plus rules for kinds it lacks; the policy file wins on conflicts."""
+        """This policy plus rules for kinds it lacks; the policy file wins on conflicts,
+        except that a kind a user's model finds can never be merely "removed"."""
         if not extra:
             return self
+        self.check_model_kinds(extra)
         return Policy(self.clauses, {**extra, **self.rules})
+
+    def check_model_kinds(self, kinds: Iterable[str]) -> None:
+        """Refuse "removed" for kinds a detector finds in the picture (user models)."""
+        for kind in kinds:
+            rule = self.rules.get(kind)
+            if rule is not None and rule.action == "removed":
+                raise PolicyError(f"rule {kind!r}: a detector finds this kind in the picture, "
+                                  'so action must be "blur" or "flag", not "removed"')
 
     def rule(self, kind: str) -> Rule:
         # Unknown kinds (from a user's own model) are flagged for review, never dropped.
@@ -120,20 +137,48 @@ def _parse(data: dict) -> Policy:
         if isinstance(e, PolicyError):
             raise
         raise PolicyError(f"policy file is malformed: {e}") from e
-    if "face" not in rules or rules["face"].action != "blur":
-        # Faces are the one thing no edited policy may stop blurring (cl. 27, 30, 13, 14).
-        raise PolicyError("rule 'face' must exist with action = \"blur\"")
+    _validate(rules)
     return Policy(clauses, rules)
 
 
-@lru_cache(maxsize=8)
+def _validate(rules: dict[str, Rule]) -> None:
+    """Refuse, at start, any policy under which a face or plate could stay visible or
+    a flag could be silently dropped (fail closed: never "neither masked nor blocking")."""
+    for kind, threshold in MASKED_KINDS.items():
+        rule = rules.get(kind)
+        if rule is None or rule.action != "blur":
+            raise PolicyError(f'rule {kind!r} must exist with action = "blur" '
+                              "(faces and number plates are always masked)")
+        if rule.threshold != threshold:
+            raise PolicyError(f"rule {kind!r}: threshold must stay {threshold} (every "
+                              f"{kind} the detectors report is masked; when unsure, blur)")
+    for kind in FLAGGED_KINDS:
+        rule = rules.get(kind)
+        if rule is not None and rule.action == "removed":
+            raise PolicyError(f'rule {kind!r}: action must be "flag" or "blur", not "removed" '
+                              '("removed" is for metadata only)')
+
+
 def load_policy(path: Path | None = None) -> Policy:
+    """The validated policy in `path` (default: the packaged one).  Read on every call
+    and cached on its content, so an edited file (a running `watch`) takes effect."""
     path = path or DEFAULT_POLICY
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
+        data = Path(path).read_bytes()
     except OSError as e:
         raise PolicyError(f"cannot read policy file {path}: {e.strerror}") from e
+    return _load(str(path), data)
+
+
+@lru_cache(maxsize=8)
+def _load(path: str, data: bytes) -> Policy:
+    try:
+        parsed = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise PolicyError(f"policy file {path} is not UTF-8 text") from e
     except tomllib.TOMLDecodeError as e:
         raise PolicyError(f"policy file {path} is not valid TOML: {e}") from e
-    return _parse(data)
+    try:
+        return _parse(parsed)
+    except PolicyError as e:
+        raise PolicyError(f"policy file {path}: {e}") from e

@@ -7,6 +7,7 @@ process handles many files, so the set is cached per settings fingerprint.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -82,17 +83,19 @@ def get_detectors(settings: Settings) -> Detectors:
 
 def _build(settings: Settings) -> Detectors:
     from sanitize.detect.faces import FaceDetector
+    from sanitize.detect.plates import PlateDetector
 
     d = Detectors(faces=FaceDetector(), video_faces=FaceDetector(fast=True))
+    # Plates are redaction (cl. 30), like faces: --no-flags never turns them off.
+    d.plates = PlateDetector()
     if settings.flags:
         from sanitize.detect.documents import DocumentDetector
-        from sanitize.detect.plates import PlateDetector
         from sanitize.detect.seized import SeizedItemsDetector
         from sanitize.detect.uniforms import UniformDetector
         from sanitize.detect.weapons import WeaponDetector
 
         d.objects.append(WeaponDetector())
-        d.plates, d.documents = PlateDetector(), DocumentDetector()
+        d.documents = DocumentDetector()
         d.uniforms, d.seized = UniformDetector(), SeizedItemsDetector()
     for extra in settings.extra_models:
         from sanitize.detect.yolo import YoloDetector
@@ -105,3 +108,40 @@ def _build(settings: Settings) -> Detectors:
     d.models_from = [x for x in (*d.objects, d.plates, d.documents, d.uniforms, d.seized)
                      if x is not None]
     return d
+
+
+def model_digests(settings: Settings) -> tuple[str, ...]:
+    """The sha256 of every built-in model file the detectors for `settings` load,
+    each verified on disk (ModelMissing when absent or altered), without building a
+    session.  Part of the ledger fingerprint, so a model change re-makes earlier
+    outputs, and the start-up check that turns a missing model into one line.
+    (A user's own --model files are hashed by Settings.fingerprint itself.)"""
+    from sanitize.model_store import model_dir
+
+    return _builtin_digests(settings.flags, str(model_dir()))
+
+
+@lru_cache(maxsize=4)
+def _builtin_digests(flags: bool, where: str) -> tuple[str, ...]:
+    from sanitize.detect import faces, plates, text
+    from sanitize.detect.base import sha256_file
+    from sanitize.errors import ModelMissing
+    from sanitize.install_models import CENTERFACE_FILE, CENTERFACE_SHA256
+    from sanitize.model_store import model_path
+
+    model_path(CENTERFACE_FILE, CENTERFACE_SHA256)  # raises ModelMissing
+    yuface = faces._yuface_sha256()
+    if yuface == "missing":
+        raise ModelMissing("the yuface face detector library is missing; reinstall yuface")
+    # Plates run with or without flags (redaction, cl. 30): OCR + Haar cascade.
+    out = [CENTERFACE_SHA256, yuface, sha256_file(plates._cascade_path())]
+    for m in text.text_models(with_rec=True):
+        out.append(m.sha256)
+    text._model_file(text._DET_FILE)
+    text._model_file(text._REC_FILE)
+    if flags:
+        from sanitize.detect import weapons
+
+        weapons.weapon_onnx_path()  # raises ModelMissing
+        out += [weapons.WEAPON_SHA256, sha256_file(weapons.WEAPON_CLASSES)]
+    return tuple(out)

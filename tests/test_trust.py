@@ -1,0 +1,266 @@
+"""Issue 9 (trust): no fail-open path, one exit code per outcome, honest records.
+
+Each test here failed on the code before the fix it names."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import shared_paths
+from click.testing import CliRunner
+
+from sanitize.cli import main
+from sanitize.config import Settings
+from sanitize.errors import SanitizeError
+from sanitize.pipeline import _route
+from sanitize.policy import DEFAULT_POLICY, PolicyError, load_policy
+from sanitize.types import FileResult, Status
+
+sys.path.insert(0, str(Path(__file__).parent))
+from videoclips import detail_kept
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples"
+FACES_JPG = shared_paths.CORPUS / "faces" / "images" / "obama_biden_stage.jpg"
+EXIT_USAGE = 3
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, [*args], catch_exceptions=False)
+
+
+def one_line_no_traceback(output: str) -> None:
+    lines = [ln for ln in output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in output, output
+
+
+# ---------------------------------------------------------------- route
+
+
+@pytest.mark.parametrize("status", [Status.ERROR, None, "quarantine"])
+def test_route_publishes_only_an_explicit_safe_or_review(tmp_path: Path, status) -> None:
+    """Before: every status that was not REVIEW went to safe/ (ERROR included)."""
+    tmp = tmp_path / ".tmp" / "part-x.jpg"
+    tmp.parent.mkdir()
+    shutil.copy(SAMPLES / "graduation_group.jpg", tmp)
+    result = FileResult(input="x.jpg", status=status)  # type: ignore[arg-type]
+    with pytest.raises(SanitizeError):
+        _route(tmp, Path("x.jpg"), "jpeg", tmp_path, result)
+    assert not (tmp_path / "safe").exists() and not (tmp_path / "review").exists()
+    assert result.output is None
+
+
+def test_route_still_publishes_safe_and_review(tmp_path: Path) -> None:
+    for status in (Status.SAFE, Status.REVIEW):
+        tmp = tmp_path / ".tmp" / "part-x.jpg"
+        tmp.parent.mkdir(exist_ok=True)
+        shutil.copy(SAMPLES / "graduation_group.jpg", tmp)
+        result = FileResult(input="x.jpg", status=status)
+        _route(tmp, Path("x.jpg"), "jpeg", tmp_path, result)
+        assert result.output == f"{status.value}/x.jpg"
+        assert (tmp_path / result.output).is_file()
+    assert not (tmp_path / "safe" / "x.jpg").exists()  # one copy only
+
+
+# ---------------------------------------------------------------- policy validation
+
+
+def _policy(tmp_path: Path, kind: str, **changes: object) -> Path:
+    """The packaged policy with rule `kind` edited."""
+    text = DEFAULT_POLICY.read_text(encoding="utf-8")
+    head, sep, rest = text.partition(f"[rules.{kind}]\n")
+    body, nxt, tail = rest.partition("\n[")
+    lines = dict(ln.split(" = ", 1) for ln in body.splitlines() if " = " in ln)
+    for k, v in changes.items():
+        lines[k] = json.dumps(v)
+    new = head + sep + "\n".join(f"{k} = {v.split('#')[0].strip()}" for k, v in lines.items())
+    path = tmp_path / f"{kind}-{'-'.join(map(str, changes.values()))}.toml"
+    path.write_text(new + "\n" + nxt + tail, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("kind, changes", [
+    ("face", {"threshold": 0.5}),          # faces below 0.5 would go unmasked
+    ("face", {"action": "removed"}),
+    ("plate", {"action": "flag"}),         # plates must be masked (cl. 30)
+    ("plate", {"action": "removed"}),
+    ("weapon", {"action": "removed"}),     # neither masked nor blocking, silently
+    ("uniform", {"action": "removed"}),
+    ("document", {"action": "removed"}),
+])
+def test_policy_that_would_leave_something_unmasked_is_refused(
+        tmp_path: Path, kind: str, changes: dict) -> None:
+    bad = _policy(tmp_path, kind, **changes)
+    with pytest.raises(PolicyError):
+        load_policy(bad)
+    for cmd in (["run", str(SAMPLES / "graduation_group.jpg"), "-o", str(tmp_path / "out"),
+                 "--no-progress"], ["check", str(SAMPLES / "graduation_group.jpg")]):
+        res = invoke(*cmd, "--policy", str(bad))
+        assert res.exit_code == EXIT_USAGE, res.output
+        one_line_no_traceback(res.output)
+        assert kind in res.output
+    assert not (tmp_path / "out" / "safe").exists()
+
+
+def test_an_edited_but_sound_policy_is_accepted(tmp_path: Path) -> None:
+    ok = _policy(tmp_path, "weapon", threshold=0.6, blocking=True)
+    assert load_policy(ok).rules["weapon"].threshold == 0.6
+
+
+# ---------------------------------------------------------------- --no-flags keeps plates
+
+
+def test_no_flags_still_masks_the_number_plate(tmp_path: Path) -> None:
+    """Before: --no-flags dropped the plate detector, so the plate was written as is."""
+    src = SAMPLES / "vehicle_check.jpg"
+    out = tmp_path / "out"
+    res = invoke("run", str(src), "-o", str(out), "--no-flags", "--no-progress", "-j", "1")
+    assert res.exit_code in (0, 1), res.output
+    report = json.loads((out / "report.json").read_text())
+    (entry,) = report["files"]
+    plates = [f for f in entry["findings"] if f["kind"] == "plate"]
+    assert plates and all(f["action"] == "blurred" for f in plates), entry["findings"]
+    assert not [f for f in entry["findings"] if f["action"] == "flagged"]  # flags stay off
+    from sanitize.media import images
+    from sanitize.media.probe import sniff
+
+    def upright(p: Path):
+        return images.decode(p, sniff(p)[1], Settings().max_pixels).rgb
+
+    original, written = upright(src), upright(out / entry["output"])
+    kept = [detail_kept(original, written, tuple(f["box"])) for f in plates]
+    assert max(kept) < 0.3, kept  # ~0.6-1 where only re-encoded, ~0 where masked
+
+
+# ---------------------------------------------------------------- exit codes
+
+
+def test_bad_option_is_exit_3_in_one_line(tmp_path: Path) -> None:
+    """Before: click's usage error, exit 2 ("some files failed"), three lines."""
+    res = invoke("run", str(SAMPLES / "graduation_group.jpg"), "-o", str(tmp_path), "--bogus")
+    assert res.exit_code == EXIT_USAGE
+    one_line_no_traceback(res.output)
+
+
+def test_scheduler_without_dask_engine_is_refused(tmp_path: Path) -> None:
+    """Before: --scheduler was silently ignored and the run went local."""
+    res = invoke("run", str(SAMPLES / "graduation_group.jpg"), "-o", str(tmp_path / "out"),
+                 "--scheduler", "tcp://127.0.0.1:1", "--no-progress")
+    assert res.exit_code == EXIT_USAGE and "--engine dask" in res.output
+    one_line_no_traceback(res.output)
+    assert not (tmp_path / "out").exists()
+
+
+def test_out_held_by_another_process_is_exit_3(tmp_path: Path) -> None:
+    """Before: a traceback (RuntimeError) and exit 1, read as "needs review"."""
+    from sanitize.batch import out_lock
+
+    out = tmp_path / "out"
+    with out_lock(out):  # what a running `watch` holds
+        res = CliRunner().invoke(main, ["run", str(SAMPLES / "graduation_group.jpg"), "-o",
+                                        str(out), "--no-progress"])
+    assert res.exit_code == EXIT_USAGE, res.output
+    one_line_no_traceback(res.output)
+    assert "another sanitize" in res.output
+
+
+def test_unreachable_dask_scheduler_is_exit_3(tmp_path: Path) -> None:
+    """Before: a traceback after the 30 s connect timeout, exit 1."""
+    res = CliRunner().invoke(main, [
+        "run", str(SAMPLES / "graduation_group.jpg"), "-o", str(tmp_path / "out"),
+        "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9", "--no-progress"])
+    assert res.exit_code == EXIT_USAGE, res.output
+    one_line_no_traceback(res.output)
+    assert "scheduler" in res.output
+
+
+@pytest.mark.parametrize("cmd", ["run", "check", "inspect"])
+def test_missing_model_is_one_line_and_exit_3(tmp_path: Path, monkeypatch, cmd: str) -> None:
+    """Before: run gave every file the same error (exit 2); check a per-file line."""
+    empty = tmp_path / "models"
+    empty.mkdir()
+    monkeypatch.setenv("SANITIZE_MODEL_DIR", str(empty))
+    args = [cmd, str(SAMPLES / "graduation_group.jpg")]
+    if cmd == "run":
+        args += ["-o", str(tmp_path / "out"), "--no-progress"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == EXIT_USAGE, res.output
+    one_line_no_traceback(res.output)
+    assert "install_models" in res.output
+    assert not (tmp_path / "out" / "safe").exists()
+
+
+def test_inspect_json_exits_non_zero_on_error(tmp_path: Path) -> None:
+    """Before: exit 0 with {"error": ...} on stdout."""
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0garbage")
+    res = CliRunner().invoke(main, ["inspect", str(bad), "--json"])
+    assert res.exit_code == 2 and json.loads(res.output)["error"]
+
+
+# ---------------------------------------------------------------- resume
+
+
+def _fake_batch(tmp_path: Path, settings: Settings | None = None):
+    from test_batch import FAKE, _jpegs
+
+    from sanitize.batch import collect_inputs, run_batch
+    from sanitize.ledger import Ledger
+
+    _jpegs(tmp_path / "in", ["a.jpg", "b.jpg"])
+    out = tmp_path / "out"
+    inputs = collect_inputs([tmp_path / "in"], out)
+
+    def run() -> dict[str, float]:
+        run_batch(inputs, out, settings or Settings(), jobs=1, progress=False, worker=FAKE)
+        with Ledger.open(out) as ledger:
+            return {r.rel: r.finished_at for r in ledger.rows()}
+    return run
+
+
+def test_resume_remakes_outputs_after_a_tool_upgrade(tmp_path: Path, monkeypatch) -> None:
+    """Before: the fingerprint held only the options, so an upgrade skipped every file."""
+    import sanitize
+    import sanitize.batch
+
+    run = _fake_batch(tmp_path)
+    first = run()
+    assert run() == first  # nothing changed: nothing redone
+    monkeypatch.setattr(sanitize, "__version__", "99.0")
+    monkeypatch.setattr(sanitize.batch, "__version__", "99.0")
+    second = run()
+    assert all(second[k] > first[k] for k in first), (first, second)
+    assert run() == second
+
+
+def test_resume_remakes_outputs_after_a_model_change(tmp_path: Path, monkeypatch) -> None:
+    """A model file replaced by another version (new sha256, e.g. a reinstall of the
+    OCR package) must re-make earlier outputs.  Simulated by the digest source."""
+    from sanitize.detect import registry
+
+    run = _fake_batch(tmp_path)
+    first = run()
+    real = registry._builtin_digests
+
+    def changed(flags: bool, where: str) -> tuple[str, ...]:
+        return (*real(flags, where)[:-1], "0" * 64)
+    monkeypatch.setattr(registry, "_builtin_digests", changed)
+    second = run()
+    assert all(second[k] > first[k] for k in first), (first, second)
+
+
+def test_edited_policy_file_is_read_again(tmp_path: Path) -> None:
+    """Before: load_policy was cached per path, so a running `watch` kept the old one."""
+    path = tmp_path / "p.toml"
+    path.write_text(DEFAULT_POLICY.read_text(encoding="utf-8"), encoding="utf-8")
+    settings = Settings(policy_file=path)
+    before = settings.fingerprint()
+    assert load_policy(path).rules["weapon"].threshold == 0.38
+    path.write_text(_policy(tmp_path, "weapon", threshold=0.7).read_text(encoding="utf-8"),
+                    encoding="utf-8")
+    assert load_policy(path).rules["weapon"].threshold == 0.7
+    assert settings.fingerprint() != before  # the ledger re-makes what the old one made
