@@ -10,7 +10,7 @@ from pathlib import Path
 
 import av
 
-from sanitize.media.metadata.base import Collector, Parser, Part, failed, item
+from sanitize.media.metadata.base import Buf, Collector, Parser, Part, failed, item
 from sanitize.media.metadata.classify import AV_STREAM_ALLOWED, AV_STRUCTURAL, av_tag_class
 
 
@@ -18,7 +18,44 @@ class AvParser(Parser):
     formats = frozenset({"avi", "mkv", "webm", "mts"})
 
     def walk(self) -> Iterator[Part]:
-        return av_parts(self.path)
+        # The demuxer reads what is there and stays silent about what is missing
+        # (Matroska keeps its Tags near the end): a cut file is named here.
+        problem = _cut_or_broken(self.buf)
+        if problem:
+            yield failed("av", problem)
+        yield from av_parts(self.path)
+
+
+_EBML, _SEGMENT = b"\x1a\x45\xdf\xa3", b"\x18\x53\x80\x67"
+
+
+def _cut_or_broken(buf: Buf) -> str | None:
+    """What is wrong with the container's own framing, if anything: the RIFF size of
+    an AVI, the EBML header and Segment size of Matroska/WebM (a Segment of unknown
+    size is what a live-written file has, and is fine)."""
+    head = bytes(buf[:64])
+    if head[:4] == b"RIFF":
+        return "RIFF size past end of file" if 8 + int.from_bytes(head[4:8], "little") > len(
+            buf) else None
+    if head[:4] != _EBML:
+        return None
+    header = _vint(head, 4)
+    seg = header[0] + header[1] if header else 0
+    size = _vint(head, seg + 4) if head[seg:seg + 4] == _SEGMENT else None
+    if header is None or size is None:
+        return "Matroska header unreadable"
+    return "Segment size past end of file" if not size[2] and sum(size[:2]) > len(buf) else None
+
+
+def _vint(b: bytes, pos: int) -> tuple[int, int, bool] | None:
+    """EBML variable-length size at `pos`: (end of the field, value, unknown-size flag)."""
+    if pos >= len(b) or b[pos] == 0:
+        return None
+    width = 9 - b[pos].bit_length()  # leading zero bits + 1
+    if pos + width > len(b):
+        return None
+    value = int.from_bytes(b[pos:pos + width], "big") & ((1 << (7 * width)) - 1)
+    return pos + width, value, value == (1 << (7 * width)) - 1
 
 
 def av_parts(path: Path) -> Iterator[Part]:

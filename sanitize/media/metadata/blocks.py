@@ -107,7 +107,9 @@ def tiff_items(buf: Buf, base: int, end: int, where: str, out: Collector, *,
             out.add("unparsed", where, f"IFD{index}")
             return
         off, index = nxt, index + 1
-    if off and index >= MAX_IFDS:
+    if off in seen:
+        out.add("unparsed", where, "IFD loop")
+    elif off:
         out.add("unparsed", where, "IFD chain too long")
 
 
@@ -143,6 +145,7 @@ def _scan_ifd(tiff: TiffReader, entries: list[Entry], where: str, out: Collector
 def _sub_ifd(tiff: TiffReader, off: int, kind: int, where: str, out: Collector,
              seen: set[int]) -> None:
     if off in seen or len(seen) > MAX_IFDS:
+        out.add("unparsed", where, "IFD loop" if off in seen else "too many IFDs")
         return
     seen.add(off)
     entries, _ = tiff.entries(off)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
-from sanitize.media.metadata.base import Parser, Part, item, trailing
+from sanitize.media.metadata.base import Parser, Part, failed, item, trailing
 
 _FILE_HEADER = 14
 _V5_HEADER = 124
@@ -22,5 +22,7 @@ class BmpParser(Parser):
             if cs_type in (b"DEBM", b"KNIL"):  # 'MBED'/'LINK' stored little-endian
                 yield Part.both(item("icc_profile", "bmp", "ICC"))
         declared = struct.unpack_from("<I", buf, 2)[0]
-        if declared < len(buf):
+        if declared > len(buf):
+            yield failed("bmp", "file size past end of file")
+        elif declared < len(buf):
             yield from trailing(buf, declared, "bmp", "after bitmap")

@@ -14,6 +14,9 @@ from sanitize.media.metadata.isobmff import boxes, child, moov_parts, uuid_items
 
 _MAX_HEIF_BYTES = 512 << 20  # pillow-heif reads the whole file; bigger ones get the box walk only
 _TOP_PLAIN = {b"ftyp", b"mdat", b"free", b"skip", b"wide", b"idat"}
+# The boxes ISO/IEC 23008-12 and 14496-12 put in a file-level 'meta'; anything else is named.
+_META_KNOWN = {b"hdlr", b"pitm", b"iloc", b"iinf", b"iref", b"iprp", b"idat", b"dinf", b"grpl",
+               b"ipmc", b"ipro", b"fiin", b"xml ", b"bxml", b"free", b"skip"}
 
 
 class HeifParser(Parser):
@@ -90,6 +93,8 @@ def _meta(buf: Buf, start: int, end: int, out: Collector) -> None:
             kinds = {t for t, *_r in boxes(buf, *props)} if props else set()
             for rot in sorted(kinds & {b"irot", b"imir"}):
                 out.add("orientation", "heif/meta/iprp", fourcc(rot))
+        elif typ not in _META_KNOWN:
+            out.add("unknown_block", "heif/meta", fourcc(typ))
 
 
 def _item_infos(buf: Buf, start: int, end: int, out: Collector) -> None:

@@ -122,13 +122,15 @@ def user_data_part(buf: Buf, typ: bytes, body: int, end: int, where: str) -> Par
                        name=fourcc(typ))
 
 
-def _empty_udta(buf: Buf, start: int, end: int, typ: bytes) -> bool:
+def _empty_udta(buf: Buf, start: int, end: int, typ: bytes, depth: int = 0) -> bool:
     """FFmpeg's bitexact 'udta > meta > (hdlr mdir, empty ilst)' carries nothing."""
+    if depth > MAX_DEPTH:
+        return False
     body = meta_body(buf, start) if typ == b"meta" else start
     for kid, cbody, cend, trunc in boxes(buf, body, end):
         if trunc:
             return False
-        if kid == b"meta" and _empty_udta(buf, cbody, cend, b"meta"):
+        if kid == b"meta" and _empty_udta(buf, cbody, cend, b"meta", depth + 1):
             continue
         if kid == b"hdlr" and typ == b"meta":
             continue

@@ -23,7 +23,7 @@ _FREE_MAX = 65536  # more padding than a muxer leaves is room for a payload
 # Top-level boxes with nothing about the source in an input (fragments, indexes, padding).
 _PLAIN = {b"ftyp", b"mdat", b"free", b"skip", b"wide", b"pnot", b"moof", b"mfra", b"sidx",
           b"styp", b"junk"}
-_ALLOWED = {b"ftyp", b"mdat"}
+_FTYP_MAX = 64  # major + minor + 14 compatible brands; PyAV's is 24 bytes
 
 
 class Mp4Parser(Parser):
@@ -56,4 +56,15 @@ def top_parts(buf: Buf) -> Iterator[Part]:
             yield Part.judged((), allowed=padding, where="bmff", name=name)
         elif not trunc:
             found_one = () if typ in _PLAIN else (item("unknown_block", "bmff", name),)
-            yield Part.judged(found_one, allowed=typ in _ALLOWED, where="bmff", name=name)
+            allowed = typ == b"mdat" or (typ == b"ftyp" and _plain_ftyp(buf, body, box_end))
+            yield Part.judged(found_one, allowed=allowed, where="bmff", name=name)
+
+
+def _plain_ftyp(buf: Buf, body: int, end: int) -> bool:
+    """An ftyp is a major brand, a minor version and printable four-letter brands;
+    anything longer or otherwise is a place to carry bytes."""
+    data = bytes(buf[body:end])
+    if len(data) > _FTYP_MAX or len(data) < 8 or len(data) % 4:
+        return False
+    brands = data[:4] + data[8:]
+    return all(32 <= c < 127 for c in brands)

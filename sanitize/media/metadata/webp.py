@@ -19,7 +19,10 @@ class WebpParser(Parser):
 
     def walk(self) -> Iterator[Part]:
         buf = self.buf
-        riff_end = min(len(buf), 8 + struct.unpack_from("<I", buf, 4)[0])
+        declared = 8 + struct.unpack_from("<I", buf, 4)[0]
+        if declared > len(buf):
+            yield failed("webp", "RIFF size past end of file")
+        riff_end = min(len(buf), declared)
         pos = 12
         while pos + 8 <= riff_end:
             typ, length = struct.unpack_from("<4sI", buf, pos)
