@@ -33,10 +33,10 @@ def _cut_or_broken(buf: Buf) -> str | None:
     """What is wrong with the container's own framing, if anything: the RIFF size of
     an AVI, the EBML header and Segment size of Matroska/WebM (a Segment of unknown
     size is what a live-written file has, and is fine)."""
-    head = bytes(buf[:64])
+    head = bytes(buf[:256])  # an EBML header is some 40 bytes
     if head[:4] == b"RIFF":
-        return "RIFF size past end of file" if 8 + int.from_bytes(head[4:8], "little") > len(
-            buf) else None
+        declared = 8 + int.from_bytes(head[4:8], "little")
+        return "RIFF size past end of file" if declared > len(buf) else None
     if head[:4] != _EBML:
         return None
     header = _vint(head, 4)

@@ -54,10 +54,11 @@ def _image(i: int, info: dict[str, object], out: Collector) -> None:
         out.add("thumbnail", where, "thmb")
     if info.get("depth_images"):
         out.add("embedded_image", where, "depth")
-    for urn in info.get("aux") or {}:  # type: ignore[attr-defined]
+    aux, blocks = info.get("aux"), info.get("metadata")
+    for urn in aux if isinstance(aux, dict) else {}:
         if "alpha" not in str(urn):
             out.add("embedded_image", where, str(urn).rsplit(":", 1)[-1])
-    for block in info.get("metadata") or []:  # type: ignore[attr-defined]
+    for block in blocks if isinstance(blocks, list) else []:
         kind = str(block.get("type", "")) if isinstance(block, dict) else ""
         out.add("iptc" if "iptc" in kind.lower() else "unknown_block", where, kind or "metadata")
 
