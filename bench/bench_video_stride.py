@@ -56,12 +56,11 @@ def _clips() -> dict[str, Callable[[Path], Any]]:
         """A hand-held camera: the smooth pan plus a random jolt on every frame
         (up to `shake` of the pan's length), so motion between frames is erratic."""
         import av
-        import cv2
         import numpy as np
-        from videoclips import FACES, Clip, _ground_truth, _render
+        from videoclips import Clip, _render, ground_truth, photo
 
-        img = cv2.cvtColor(cv2.imread(str(FACES / "images" / image)), cv2.COLOR_BGR2RGB)
-        gt, rng, w, h = _ground_truth(image), np.random.default_rng(seed), 1280, 720
+        img = photo(image)
+        gt, rng, w, h = ground_truth(image), np.random.default_rng(seed), 1280, 720
         times = [k / 30 for k in range(75)]
         clip = Clip(path, w, h, times)
         with av.open(str(path), "w") as out:

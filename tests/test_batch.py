@@ -1,6 +1,6 @@
 """Batch runs: walking, resume from the ledger, kill-safety, engines, watch, CSV.
 
-Most tests use the real pipeline on real photos from the shared corpus.  A few
+Most tests use the real pipeline on real photos from tests/data.  A few
 use `fake_process` (below): it is the only way to make a worker segfault, or to
 flip a file's status, on demand.  It lives at module level so spawned workers
 can import it by name.
@@ -33,11 +33,9 @@ from sanitize.ledger import Ledger
 from sanitize.types import FileResult, Status
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = shared_paths.CORPUS
-FACES = CORPUS / "faces" / "images"
+DATA = shared_paths.DATA
+FACES = DATA / "faces" / "images"
 FAKE = f"{__name__}:fake_process"
-
-needs_corpus = pytest.mark.skipif(not FACES.is_dir(), reason="shared corpus not present")
 
 
 def sha(path: Path) -> str:
@@ -74,8 +72,10 @@ def fake_process(src: Path, rel: Path, out_root: Path, settings: Settings) -> Fi
 
 
 def photos(dst: Path, n: int) -> list[Path]:
-    """Copy n real photos (faces and metadata-rich camera files) into dst/."""
-    pool = sorted(FACES.glob("*.jpg")) + sorted((CORPUS / "metadata").glob("*.jpg"))
+    """Copy n real photos (faces, metadata-rich camera files, objects) into dst/."""
+    pool = (sorted(FACES.glob("*.jpg")) + sorted((DATA / "metadata").glob("*.jpg"))
+            + sorted((DATA / "objects").glob("*/*.jpg")))
+    assert len(pool) >= n
     dst.mkdir(parents=True, exist_ok=True)
     out = []
     for i, p in enumerate(pool[:n]):
@@ -255,7 +255,6 @@ def test_csv_register_defuses_formulas_and_keeps_hindi(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- real pipeline
 
 
-@needs_corpus
 def test_real_batch_two_workers_and_rerun_skips(tmp_path: Path) -> None:
     srcs = photos(tmp_path / "in", 4)
     before = {p: sha(p) for p in srcs}
@@ -273,7 +272,6 @@ def test_real_batch_two_workers_and_rerun_skips(tmp_path: Path) -> None:
     assert ledger_rows(out) == rows
 
 
-@needs_corpus
 def test_dask_engine_on_a_local_cluster(tmp_path: Path) -> None:
     from distributed import LocalCluster
 
@@ -294,7 +292,6 @@ def test_dask_engine_on_a_local_cluster(tmp_path: Path) -> None:
     assert {r.rel for r in Ledger.open(out).rows()} == set(by)  # driver wrote the ledger
 
 
-@needs_corpus
 def test_watch_processes_dropped_files_and_survives_restart(tmp_path: Path) -> None:
     from sanitize.watch import watch
 
@@ -366,7 +363,6 @@ def _kill_tree(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-@needs_corpus
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_equals_clean_run(tmp_path: Path) -> None:
     src = tmp_path / "in"

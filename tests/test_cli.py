@@ -13,9 +13,8 @@ from click.testing import CliRunner
 
 from sanitize.cli import main
 
-CORPUS = shared_paths.CORPUS
-GPS_JPG = CORPUS / "metadata" / "ian__DSCN0010.jpg"
-FACES_JPG = CORPUS / "faces" / "images" / "obama_biden_stage.jpg"
+GPS_JPG = shared_paths.DATA / "metadata" / "ian__DSCN0010.jpg"
+FACES_JPG = shared_paths.DATA / "faces" / "images" / "obama_biden_stage.jpg"
 
 
 def invoke(*args: str):

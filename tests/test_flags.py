@@ -24,6 +24,7 @@ import shared_paths
 from PIL import Image, ImageOps
 
 from sanitize.detect.documents import DocumentDetector
+from sanitize.detect.faces import FaceDetector
 from sanitize.detect.plates import PlateDetector, plate_text_score
 from sanitize.detect.seized import SeizedItemsDetector
 from sanitize.detect.text import DET_MODEL, REC_MODEL, TextBox, detect_text, text_regions
@@ -33,7 +34,7 @@ from sanitize.types import Box, Region
 CORPUS = shared_paths.CORPUS
 OBJECTS = CORPUS / "objects"
 FACES = CORPUS / "faces" / "images"
-needs_corpus = pytest.mark.skipif(not OBJECTS.is_dir(), reason="shared corpus not present")
+needs_corpus = pytest.mark.needs_corpus
 
 PLATES: dict[str, list[list[int]]] = {
     "keshav_1.jpg": [[248, 375, 398, 432]],
@@ -240,8 +241,6 @@ def test_seized_rules() -> None:
 
 @pytest.fixture(scope="module")
 def plate_results() -> dict[str, tuple[list[Region], list[TextBox]]]:
-    if not OBJECTS.is_dir():
-        pytest.skip("shared corpus not present")
     det = PlateDetector()
     out = {}
     for folder in (OBJECTS / "plate", OBJECTS / "person", FACES):
@@ -253,6 +252,7 @@ def plate_results() -> dict[str, tuple[list[Region], list[TextBox]]]:
 
 
 @pytest.mark.slow
+@needs_corpus
 def test_plates_found(plate_results) -> None:
     found = []
     for name, gts in PLATES.items():
@@ -265,6 +265,7 @@ def test_plates_found(plate_results) -> None:
 
 
 @pytest.mark.slow
+@needs_corpus
 def test_plate_false_regions_on_people(plate_results) -> None:
     people = {k: v[0] for k, v in plate_results.items() if not k.startswith("plate/")}
     n = sum(len(r) for r in people.values())
@@ -294,8 +295,7 @@ def test_document_false_flags() -> None:
 @pytest.mark.slow
 @needs_corpus
 def test_uniform_flag_rates() -> None:
-    faces_mod = pytest.importorskip("sanitize.detect.faces")
-    fd, ud = faces_mod.FaceDetector(), UniformDetector()
+    fd, ud = FaceDetector(), UniformDetector()
 
     def rates(paths: list[Path]) -> tuple[int, int, int, int]:
         pics = torsos = flagged_pics = flagged_torsos = 0

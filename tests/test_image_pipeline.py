@@ -25,6 +25,7 @@ from sanitize.redact import cover_box, mask_boxes
 from sanitize.types import Box, MediaKind, Status
 
 CORPUS = shared_paths.CORPUS
+DATA = shared_paths.DATA
 LEAKCHECK = shared_paths.LEAKCHECK
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".bmp"}
 FACES_ONLY = Settings(flags=False)
@@ -34,14 +35,22 @@ def sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def metadata_images() -> list[Path]:
-    if not (CORPUS / "metadata").is_dir():
-        return []  # no corpus next to the checkout: the parametrized test is skipped
-    return sorted(p for p in (CORPUS / "metadata").iterdir() if p.suffix.lower() in IMAGE_EXT)
+DATA_IMAGES = shared_paths.data_files("metadata", IMAGE_EXT)
 
 
-@pytest.mark.parametrize("src", metadata_images(), ids=lambda p: p.name)
+@pytest.mark.parametrize("src", DATA_IMAGES, ids=lambda p: p.name)
+def test_camera_image_leaves_no_metadata_and_stays_upright(src: Path, tmp_path: Path) -> None:
+    _leaves_no_metadata(src, tmp_path)
+
+
+@pytest.mark.needs_corpus
+@pytest.mark.parametrize("src", shared_paths.corpus_files(
+    CORPUS / "metadata", IMAGE_EXT, exclude={p.name for p in DATA_IMAGES}), ids=lambda p: p.name)
 def test_corpus_image_leaves_no_metadata_and_stays_upright(src: Path, tmp_path: Path) -> None:
+    _leaves_no_metadata(src, tmp_path)
+
+
+def _leaves_no_metadata(src: Path, tmp_path: Path) -> None:
     before = sha(src)
     res = process_file(src, Path(src.name), tmp_path, FACES_ONLY)
     assert res.status in (Status.SAFE, Status.REVIEW), res.error
@@ -56,7 +65,7 @@ def test_corpus_image_leaves_no_metadata_and_stays_upright(src: Path, tmp_path: 
 
 
 def test_metadata_found_is_reported_by_class_without_values(tmp_path: Path) -> None:
-    src = CORPUS / "metadata" / "ian__DSCN0010.jpg"
+    src = DATA / "metadata" / "ian__DSCN0010.jpg"
     res = process_file(src, Path(src.name), tmp_path, FACES_ONLY)
     classes = {m.cls for m in res.metadata_removed}
     assert "gps" in classes
@@ -67,7 +76,7 @@ def test_metadata_found_is_reported_by_class_without_values(tmp_path: Path) -> N
 
 
 def test_exif_orientation_is_applied_to_pixels(tmp_path: Path) -> None:
-    src = CORPUS / "metadata" / "ian__portrait_6.jpg"
+    src = DATA / "metadata" / "ian__portrait_6.jpg"
     with Image.open(src) as im:
         assert im.getexif().get(0x0112) == 6
         expected = np.asarray(ImageOps.exif_transpose(im).convert("RGB"), dtype=np.int16)
@@ -86,16 +95,20 @@ def test_exif_orientation_is_applied_to_pixels(tmp_path: Path) -> None:
     assert corr(got, expected[::-1, ::-1]) < 0.9
 
 
-@pytest.mark.parametrize("name", ["ian__IMG_5195.HEIC", "ian__iphone_13_pro_max.HEIC"])
-def test_heic_becomes_upright_jpeg(name: str, tmp_path: Path) -> None:
-    src = CORPUS / "metadata" / name
+@pytest.mark.parametrize("src", [
+    DATA / "metadata" / "ian__IMG_5195.HEIC",
+    pytest.param(CORPUS / "metadata" / "ian__iphone_13_pro_max.HEIC",
+                 marks=pytest.mark.needs_corpus),
+], ids=lambda p: p.name)
+def test_heic_becomes_upright_jpeg(src: Path, tmp_path: Path) -> None:
+    name = src.name
     res = process_file(src, Path(name), tmp_path, FACES_ONLY)
     assert res.output and res.output.endswith(".jpg"), res.error
     assert sniff(tmp_path / res.output) == (MediaKind.IMAGE, "jpeg")
 
 
 def test_faces_are_masked_and_not_found_again(tmp_path: Path) -> None:
-    src = CORPUS / "faces" / "images" / "graduation_group.jpg"
+    src = DATA / "faces" / "images" / "graduation_group.jpg"
     res = process_file(src, Path(src.name), tmp_path, FACES_ONLY)
     assert res.status is Status.SAFE, res.error
     faces = [f for f in res.findings if f.kind == "face"]
@@ -104,7 +117,7 @@ def test_faces_are_masked_and_not_found_again(tmp_path: Path) -> None:
     out = images.decode(tmp_path / res.output, "jpeg", 10**9)
     assert get_detectors(FACES_ONLY).faces.detect(out.rgb) == []
     # Every ground-truth face region really changed (was masked), not just reported.
-    gt = json.loads((CORPUS / "faces" / "ground_truth.json").read_text())[src.name]
+    gt = json.loads((DATA / "faces" / "ground_truth.json").read_text())[src.name]
     orig = images.decode(src, "jpeg", 10**9).rgb.astype(np.int16)
     for face in gt["faces"]:
         if face["ignore"]:
@@ -121,15 +134,15 @@ def _inside(a: Box, b: Box) -> float:
     return ix * iy / max(1e-6, a.w * a.h)
 
 
-@pytest.mark.parametrize("name", [
-    "graduation_group.jpg", "large_group.jpg",
-    pytest.param("mosaic_4000x3000.jpg", marks=pytest.mark.slow),
-])
-def test_a_mask_is_not_itself_found_as_a_face(name: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("src", [
+    DATA / "faces" / "images" / "graduation_group.jpg",
+    pytest.param(CORPUS / "faces" / "images" / "large_group.jpg", marks=pytest.mark.needs_corpus),
+    pytest.param(CORPUS / "faces" / "hires" / "mosaic_4000x3000.jpg",
+                 marks=[pytest.mark.slow, pytest.mark.needs_corpus]),
+], ids=lambda p: p.name)
+def test_a_mask_is_not_itself_found_as_a_face(src: Path, tmp_path: Path) -> None:
     """One masking pass, no verify rounds: the detector must not fire on the masks.
     (With 6 full-contrast cells it fired 58 times inside masks on these pictures.)"""
-    folder = "hires" if name.startswith("mosaic") else "images"
-    src = CORPUS / "faces" / folder / name
     detectors = get_detectors(FACES_ONLY)
     rgb = images.decode(src, "jpeg", 10**9).rgb
     faces = detectors.faces.detect(rgb)
@@ -146,7 +159,7 @@ def test_a_mask_is_not_itself_found_as_a_face(name: str, tmp_path: Path) -> None
 
 @pytest.mark.parametrize("mask", ["blur", "solid"])
 def test_other_masks_also_hide_faces(mask: str, tmp_path: Path) -> None:
-    src = CORPUS / "faces" / "images" / "obama_biden_stage.jpg"
+    src = DATA / "faces" / "images" / "obama_biden_stage.jpg"
     settings = Settings(flags=False, mask=mask)
     res = process_file(src, Path(src.name), tmp_path, settings)
     assert res.status is Status.SAFE, res.error
@@ -156,7 +169,7 @@ def test_other_masks_also_hide_faces(mask: str, tmp_path: Path) -> None:
 
 def _write_bad_inputs(d: Path) -> dict[str, str]:
     """name → words the error must contain."""
-    good = (CORPUS / "metadata" / "ian__DSCN0010.jpg").read_bytes()
+    good = (DATA / "metadata" / "ian__DSCN0010.jpg").read_bytes()
     (d / "empty.jpg").write_bytes(b"")
     (d / "truncated.jpg").write_bytes(good[: len(good) // 3])
     (d / "random.jpg").write_bytes(np.random.default_rng(1).bytes(5000))
@@ -188,7 +201,7 @@ def test_bad_inputs_get_a_clear_error_and_no_output(tmp_path: Path) -> None:
 
 def test_content_sniffing_ignores_the_extension(tmp_path: Path) -> None:
     src = tmp_path / "really_a_jpeg.png"
-    shutil.copy(CORPUS / "metadata" / "ian__DSCN0010.jpg", src)
+    shutil.copy(DATA / "metadata" / "ian__DSCN0010.jpg", src)
     assert sniff(src) == (MediaKind.IMAGE, "jpeg")
     res = process_file(src, Path(src.name), tmp_path / "out", FACES_ONLY)
     assert res.output == "safe/really_a_jpeg.jpg"

@@ -29,9 +29,9 @@ from sanitize.media.metadata import inventory, residual
 from sanitize.types import MetadataItem
 
 CORPUS = shared_paths.METADATA
-FILES = sorted(p for p in CORPUS.glob("*") if p.suffix.lower() != ".tsv") if CORPUS.is_dir() else []
+FILES = shared_paths.corpus_files(CORPUS)
 
-needs_corpus = pytest.mark.skipif(not FILES, reason=f"corpus not found at {CORPUS}")
+needs_corpus = pytest.mark.needs_corpus
 needs_exiftool = pytest.mark.skipif(shutil.which("exiftool") is None, reason="needs exiftool")
 
 
@@ -355,10 +355,9 @@ def _malformed(tmp_path: Path) -> list[Path]:
         "heic.heic": b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic\x00\x00\x00\x09meta",
         "tiff.tif": b"II*\x00\x08\x00\x00\x00\xff\xff" + b"\x00" * 8,
     }
-    if FILES:
-        for src in ("ian__DSCN0010.jpg", "mex__with-gps.mp4", "et__PNG.png", "ian__IMG_5195.HEIC"):
-            data = (CORPUS / src).read_bytes()
-            made[f"trunc_{src}"] = data[: len(data) // 3]
+    for src in ("ian__DSCN0010.jpg", "mex__with-gps.mp4", "et__PNG.png", "ian__IMG_5195.HEIC"):
+        data = (shared_paths.DATA / "metadata" / src).read_bytes()
+        made[f"trunc_{src}"] = data[: len(data) // 3]
     paths = []
     for name, data in made.items():
         (tmp_path / name).write_bytes(data)

@@ -14,11 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import shared_paths
 
 REPO = Path(__file__).resolve().parents[1]
-FACES = shared_paths.FACES / "images"
+FACES = shared_paths.DATA / "faces" / "images"
 
 SITECUSTOMIZE = '''
 import os, socket
@@ -68,7 +67,6 @@ if __name__ == "__main__":
 '''
 
 
-@pytest.mark.skipif(not FACES.is_dir(), reason="shared corpus not present")
 def test_batch_runs_with_network_blocked(tmp_path: Path) -> None:
     trap = tmp_path / "trap"
     trap.mkdir()

@@ -34,6 +34,7 @@ import shared_paths
 from videoclips import Clip, corrupt, detail_kept, inside_fraction, make_clip, truncate
 
 CORPUS = shared_paths.METADATA
+DATA_VIDEOS = shared_paths.data_files("metadata", {".mp4", ".mov"})
 LEAKCHECK = shared_paths.LEAKCHECK
 MIN_FACE_PX = 16
 REQUIRED_COVERAGE = 0.995
@@ -274,9 +275,12 @@ def test_mute_drops_audio(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ containers and metadata
 
 
-@pytest.mark.parametrize("path", sorted([*CORPUS.glob("*.mp4"), *CORPUS.glob("*.mov")]),
-                         ids=lambda p: p.name)
-def test_corpus_video_leaves_no_metadata(path: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", [
+    *DATA_VIDEOS,
+    *(pytest.param(p, marks=pytest.mark.needs_corpus) for p in shared_paths.corpus_files(
+        CORPUS, {".mp4", ".mov"}, exclude={p.name for p in DATA_VIDEOS})),
+], ids=lambda p: p.name)
+def test_device_video_leaves_no_metadata(path: Path, tmp_path: Path) -> None:
     info = probe_video(path)
     out = tmp_path / (path.stem + ".mp4")
     stats = transcode(path, out, lambda i: [])
@@ -339,7 +343,7 @@ def test_not_a_video_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedFile):
         probe_video(text)
     with pytest.raises(UnsupportedFile):
-        probe_video(shared_paths.FACES / "images" / "grace_hopper.jpg")
+        probe_video(shared_paths.DATA / "faces" / "images" / "grace_hopper.jpg")
 
 
 def test_too_long_is_refused(short_clip: Clip) -> None:
@@ -437,7 +441,7 @@ def _ffmpeg_first_frame(path: Path, tmp_path: Path) -> np.ndarray:
 @pytest.mark.parametrize("degrees", [0, 90, 180, -90])
 @pytest.mark.parametrize("mirror", [False, True])
 def test_all_eight_orientations(degrees: int, mirror: bool, tmp_path: Path) -> None:
-    photo = cv2.imread(str(shared_paths.FACES / "images" / "kids_group.jpg"))
+    photo = cv2.imread(str(shared_paths.DATA / "faces" / "images" / "kids_group.jpg"))
     rgb = np.ascontiguousarray(cv2.cvtColor(cv2.resize(photo, (192, 128)), cv2.COLOR_BGR2RGB))
     src = tmp_path / "in.mp4"
     with av.open(str(src), "w") as out:

@@ -31,6 +31,7 @@ from sanitize.model_store import REPO_MODELS
 from sanitize.types import Region
 
 OBJECTS = shared_paths.CORPUS / "objects"
+REVOLVER = shared_paths.DATA / "objects" / "gun" / "basegun_revolver.jpg"
 ONNX = REPO_MODELS / "weapon_basegun_keypoints.onnx"
 YAML = REPO_MODELS / "weapon.yaml"
 
@@ -39,9 +40,7 @@ CLOSE_UP_ONLY = {"basegun_bad_quality.JPG"}
 NEGATIVE_FOLDERS = ("doc", "person", "plate")
 CARRIED_GUN_FOLDER = "uniform"
 
-needs_corpus = pytest.mark.skipif(
-    not (OBJECTS / "gun").is_dir(), reason="shared corpus not present"
-)
+needs_corpus = pytest.mark.needs_corpus
 
 
 def _load(path: Path) -> np.ndarray:
@@ -151,7 +150,6 @@ def test_odd_inputs(detector) -> None:
     assert detector.detect(np.zeros((300, 200, 4), np.uint8)) == []  # RGBA
 
 
-@needs_corpus
 def test_bring_your_own_model_same_onnx(tmp_path, detector) -> None:
     """A user's YAML over the same ONNX gives the same boxes under the user's names."""
     user_yaml = tmp_path / "mine.yaml"
@@ -161,7 +159,7 @@ def test_bring_your_own_model_same_onnx(tmp_path, detector) -> None:
         encoding="utf-8",
     )
     byo = YoloDetector.from_files(ONNX, user_yaml)
-    rgb = _load(OBJECTS / "gun" / "basegun_revolver.jpg")
+    rgb = _load(REVOLVER)
     mine, ours = byo.detect(rgb), detector.detect(rgb)
     assert mine and [r.box for r in mine] == [r.box for r in ours]
     assert {(r.kind, r.label, r.detector) for r in mine} == {("firearm", "gun", "byo:my-gun-model")}
@@ -329,14 +327,13 @@ def _byo_yaml(tmp_path: Path, extra_model: str = "", class_id: int = 0) -> Path:
     return y
 
 
-@needs_corpus
 @pytest.mark.parametrize(("keep_columns", "transpose"), [(5, False), (5, True), (None, True)])
 def test_other_yolo_layouts_give_the_same_boxes(tmp_path, detector, keep_columns, transpose):
     onnx_file = _variant(tmp_path, keep_columns=keep_columns, transpose=transpose)
     # Without metadata a pose model's keypoint columns look like classes: say how many.
     extra = "" if keep_columns == 5 else ", num_classes: 1"
     byo = YoloDetector.from_files(onnx_file, _byo_yaml(tmp_path, extra))
-    rgb = _load(OBJECTS / "gun" / "basegun_levier_sous_garde.jpg")
+    rgb = _load(REVOLVER)
     mine, ours = byo.detect(rgb), detector.detect(rgb)
     assert ours and [(r.box, round(r.score, 5)) for r in mine] == [
         (r.box, round(r.score, 5)) for r in ours

@@ -1,10 +1,12 @@
 """Build short test videos from real face photos, with the true face boxes of every frame.
 
-A virtual camera pans and zooms over a photo from shared/corpus/faces; each
-frame's face boxes are the photo's hand-checked boxes pushed through the same
-crop/scale, so coverage can be checked on every frame.  Variants: landscape,
-portrait stored sideways with a display-rotation flag (like a phone), and
-variable frame rate.  A sine tone is the audio track.
+A virtual camera pans and zooms over a face photo (tests/data/faces, or the
+full corpus for the bench's other photos); each frame's face boxes are the
+photo's hand-checked boxes pushed through the same crop/scale, so coverage can
+be checked on every frame.  Variants: landscape, portrait stored sideways with a
+display-rotation flag (like a phone), and variable frame rate.  A sine tone is
+the audio track.  `make_street_clip` puts a real car photo (with its plate box)
+next to a face photo, for the whole pipeline's video path.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import cv2
 import numpy as np
 import shared_paths
 
-FACES = shared_paths.FACES
+FACES = shared_paths.FACES  # the full corpus (the bench's photos)
+Boxes = list[tuple[float, float, float, float]]
 
 
 @dataclass
@@ -34,9 +37,28 @@ class Clip:
     audio_seconds: float = 0.0
 
 
-def _ground_truth(image: str) -> list[tuple[float, float, float, float]]:
-    gt = json.loads((FACES / "ground_truth.json").read_text())[image]
+def _faces_root(image: str) -> Path:
+    """tests/data/faces holds the photos the tests use; the bench's others are in the corpus."""
+    data = shared_paths.DATA / "faces"
+    return data if (data / "images" / image).is_file() else FACES
+
+
+def photo(image: str) -> np.ndarray:
+    """A face photo as RGB."""
+    path = _faces_root(image) / "images" / image
+    bgr = cv2.imread(str(path))
+    if bgr is None:
+        raise FileNotFoundError(path)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def ground_truth(image: str) -> Boxes:
+    """The photo's hand-checked face boxes (ignored ones left out)."""
+    gt = json.loads((_faces_root(image) / "ground_truth.json").read_text())[image]
     return [tuple(f["box"]) for f in gt["faces"] if not f["ignore"]]
+
+
+_ground_truth = ground_truth  # the bench's name for it
 
 
 def _frame_times(seconds: float, fps: float, vfr: bool) -> list[float]:
@@ -108,8 +130,8 @@ def make_clip(path: Path, image: str = "graduation_group.jpg", size: tuple[int, 
     """Write a clip; `size` is the displayed size.  `rotation` (CCW degrees, as
     PyAV's display matrix) stores the pixels turned the other way so that a
     player honouring the flag shows them upright."""
-    img = cv2.cvtColor(cv2.imread(str(FACES / "images" / image)), cv2.COLOR_BGR2RGB)
-    gt = _ground_truth(image)
+    img = photo(image)
+    gt = ground_truth(image)
     times = _frame_times(seconds, fps, vfr)
     w, h = size
     stored_w, stored_h = (h, w) if rotation % 180 else (w, h)
@@ -192,3 +214,57 @@ def inside_fraction(box: tuple[float, float, float, float], masks: list,
         if mx2 > mx1 and my2 > my1:
             grid[my1:my2, mx1:mx2] = True
     return float(grid.mean())
+
+
+@dataclass
+class StreetClip(Clip):
+    """A clip with a car's number plate as well as faces; `plates` per frame."""
+
+    plates: list[Boxes] = field(default_factory=list)
+
+
+CAR = ("objects/plate/keshav_1.jpg", (248, 375, 398, 432))  # the photo and its plate box
+LOCATION = "+26.8467+080.9462/"  # ISO 6709, as a phone writes it into the container
+
+
+def make_street_clip(path: Path, faces: str = "kids_group.jpg", seconds: float = 1.5,
+                     fps: int = 20, size: tuple[int, int] = (1280, 720)) -> StreetClip:
+    """A car (real photo, known plate box) beside a group of people (real photo,
+    known face boxes), side by side on one 1400x720 canvas; the camera pans
+    across it.  The container carries a GPS location, as a phone's would."""
+    w, h = size
+    canvas = np.zeros((h, 1400, 3), np.uint8)
+    placed: dict[str, Boxes] = {}
+    for name, pic, boxes, x0 in (
+        ("plates", cv2.cvtColor(cv2.imread(str(shared_paths.DATA / CAR[0])), cv2.COLOR_BGR2RGB),
+         [CAR[1]], 0),
+        ("faces", photo(faces), ground_truth(faces), 700),
+    ):
+        s = 700 / pic.shape[1]
+        ph = round(pic.shape[0] * s)
+        y0 = (h - ph) // 2
+        canvas[y0:y0 + ph, x0:x0 + 700] = cv2.resize(pic, (700, ph), interpolation=cv2.INTER_AREA)
+        placed[name] = [(x1 * s + x0, y1 * s + y0, x2 * s + x0, y2 * s + y0)
+                        for x1, y1, x2, y2 in boxes]
+    times = [k / fps for k in range(round(seconds * fps))]
+    clip = StreetClip(path, w, h, times)
+    with av.open(str(path), "w", format="mp4") as out:
+        out.metadata["location"] = LOCATION
+        vs = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "18"})
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        a = _add_audio(out)
+        for k, t in enumerate(times):
+            dx = round((1400 - w) * t / max(times[-1], 1e-6))
+            clip.faces.append([(x1 - dx, y1, x2 - dx, y2) for x1, y1, x2, y2 in placed["faces"]])
+            clip.plates.append([(x1 - dx, y1, x2 - dx, y2) for x1, y1, x2, y2 in placed["plates"]])
+            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(canvas[:, dx:dx + w]),
+                                           format="rgb24")
+            f.pts = k
+            out.mux(vs.encode(f))
+        out.mux(vs.encode(None))
+        end = times[-1] + 1 / fps
+        for f in _tone_frames(end):
+            out.mux(a.encode(f))
+        out.mux(a.encode(None))
+        clip.audio_seconds = end
+    return clip
