@@ -201,13 +201,12 @@ def test_masked_faces_uniform_seen_by_body_shape() -> None:
     own redaction): the HOG body path still finds the uniform."""
     from sanitize.redact import cover_box, mask_boxes
 
-    faces_mod = pytest.importorskip("sanitize.detect.faces")
     rgb = _load(OBJECTS / "uniform" / "rn_test1.jpg")
     h, w = rgb.shape[:2]
-    faces = faces_mod.FaceDetector().detect(rgb)
+    faces = FaceDetector().detect(rgb)
     masked = mask_boxes(rgb.copy(), [cover_box("face", f.box, w, h) for f in faces])
     ud = UniformDetector()
-    assert not faces_mod.FaceDetector().detect(masked)
+    assert not FaceDetector().detect(masked)
     found = [r for r in ud.detect(masked, []) if r.score >= 0.5]
     assert found and all("body shape" in r.label for r in found)
 

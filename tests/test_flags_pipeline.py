@@ -138,14 +138,13 @@ def test_seized_items_rates() -> None:
     assert sum(h for h, _ in others) <= 2, others
 
 
-@pytest.mark.skipif(not OBJECTS.is_dir(), reason="shared corpus not present")
 def test_masked_faces_do_not_hide_a_uniform(tmp_path: Path) -> None:
     """Issue 9/12: the uniform cue is the person, not the face.  The review copy of
     a uniform photo has every face masked; `check` on it must still see the
     uniform (and so not call it safe)."""
     from sanitize.check import check_file
 
-    src = OBJECTS / "uniform" / "isf_jk_police_test.jpg"
+    src = DATA / "objects" / "uniform" / "isf_jk_police_test.jpg"
     r = _run(src, tmp_path)
     assert r.status is Status.REVIEW and r.output
     assert any(f.kind == "uniform" for f in r.findings)

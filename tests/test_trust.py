@@ -25,7 +25,7 @@ from videoclips import detail_kept
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
-FACES_JPG = shared_paths.CORPUS / "faces" / "images" / "obama_biden_stage.jpg"
+FACES_JPG = shared_paths.DATA / "faces" / "images" / "obama_biden_stage.jpg"
 EXIT_USAGE = 3
 
 
