@@ -17,6 +17,9 @@ Why this shape (measured, see shared/research/video-io.md):
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
+import glob
 import os
 import queue
 import struct
@@ -41,7 +44,10 @@ VIDEO_FORMATS = ("mp4", "mov", "3gp", "mkv", "webm", "avi", "mts")
 
 # x264 settings: the same preset/CRF as the speed baseline (bare ffmpeg veryfast
 # CRF 23); visually transparent enough for posting, and fast on two cores.
+# `x264_params()` adds the CPU code paths (see there).
 X264_OPTIONS = {"preset": "veryfast", "crf": "23"}
+# x264.h: X264_CPU_AVX512 (AVX-512 F/CD/BW/DQ/VL), the bit since x264 build 152.
+_X264_CPU_AVX512 = 1 << 16
 AUDIO_BITRATE = 160_000
 
 # Colour tag numbers (ISO/IEC 23091-4): 1 = BT.709, 2 = unspecified.
@@ -431,7 +437,8 @@ class Writer:
 
     def _add_video(self, width: int, height: int, time_base: Fraction,
                    rate: Fraction | None, colours: tuple[int, int, int]) -> Any:
-        vs = self.out.add_stream("libx264", rate=rate or Fraction(30), options=dict(X264_OPTIONS))
+        vs = self.out.add_stream("libx264", rate=rate or Fraction(30),
+                                 options={**X264_OPTIONS, **x264_params()})
         vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
         vs.time_base = time_base
         vs.codec_context.time_base = time_base
@@ -508,6 +515,50 @@ class Writer:
         # Closing a half-written file may fail; it is deleted right after anyway.
         with contextlib.suppress(av.error.FFmpegError, OSError, ValueError):
             self.out.close()
+
+
+@functools.cache
+def x264_params() -> dict[str, str]:
+    """Extra x264 options that make the output depend on the pictures alone.
+
+    Why: the same frames encoded twice gave different bytes (issue 9: three runs of
+    a phone video, three sha256s, decoded frames different too), one thread or
+    many.  Measured on the x264 inside PyAV 18's wheel on an AVX-512 CPU: the
+    difference follows the process's heap contents (stirring memory between two
+    encodes changes the output), and goes away with AVX-512 disabled or with
+    macroblock-tree rate control off (tests/test_video_repeatable.py).  So x264
+    gets exactly the CPU features it detects itself, minus AVX-512 (asm=<mask>;
+    AVX2 code stays, so the speed is about the same).  Where x264's own detection
+    cannot be called, mbtree is turned off instead: also repeatable, at the cost
+    of larger files (+35 % on a 1 s phone clip at the same CRF)."""
+    lib = _x264_library()
+    if lib is None:
+        return {"x264-params": "mbtree=0"}
+    detect = lib.x264_cpu_detect
+    detect.restype = ctypes.c_uint32
+    cpu = int(detect())
+    if not cpu & _X264_CPU_AVX512:
+        return {}
+    return {"x264-params": f"asm={cpu & ~_X264_CPU_AVX512}"}
+
+
+def _x264_library() -> Any:
+    """The libx264 that PyAV's libavcodec loaded (Linux: the mapped file), else the
+    one shipped next to PyAV in its wheel; None when neither can be opened."""
+    candidates = []
+    with contextlib.suppress(OSError), open("/proc/self/maps", errors="replace") as maps:
+        candidates += sorted({line.split()[-1] for line in maps if "libx264" in line})
+    here = os.path.dirname(os.path.dirname(av.__file__))
+    for pattern in ("av.libs/libx264*", "av/.dylibs/libx264*", "av.libs/*x264*.dll"):
+        candidates += sorted(glob.glob(os.path.join(here, pattern)))
+    for path in candidates:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.x264_cpu_detect  # noqa: B018 -- raises AttributeError when not exported
+            return lib
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
 def _trim_front(frame: av.AudioFrame, start: float) -> av.AudioFrame:
