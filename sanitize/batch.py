@@ -236,7 +236,7 @@ def write_run_reports(out_root: Path, results: list[FileResult], settings: Setti
     from sanitize.report.writer import write_reports
 
     models = sorted({m for r in results for m in r.models})
-    write_reports(out_root, results, models, policy_file=settings.policy_file)
+    write_reports(out_root, results, models, settings)
 
 
 # ---------------------------------------------------------------- running

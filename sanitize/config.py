@@ -43,6 +43,37 @@ class Settings:
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
+    def describe(self) -> dict:
+        """The settings and policy as the reports record them, so an auditor can see
+        how each output was made (report.json `settings`, report.html header)."""
+        from sanitize import __version__
+        from sanitize.detect.base import sha256_file
+        from sanitize.policy import DEFAULT_POLICY, load_policy
+
+        policy_path = self.policy_file or DEFAULT_POLICY
+        rules = load_policy(self.policy_file).rules
+        return {
+            "tool_version": __version__,
+            "fingerprint": self.fingerprint(),
+            "mask": self.mask,
+            "flags": self.flags,
+            "mute": self.mute,
+            "max_megapixels": self.max_pixels / 1e6,
+            "jpeg_quality": self.jpeg_quality,
+            "policy": {
+                "file": str(policy_path),
+                "packaged_default": self.policy_file is None,
+                "sha256": sha256_file(policy_path),
+                "rules": {k: {"action": r.action, "blocking": r.blocking,
+                              "threshold": r.threshold, "clauses": list(r.clauses)}
+                          for k, r in sorted(rules.items())},
+            },
+            "extra_models": [{"onnx": str(m.onnx), "onnx_sha256": sha256_file(m.onnx),
+                              "classes": str(m.classes), "classes_sha256": sha256_file(m.classes)}
+                             for m in self.extra_models],
+        }
+
+
 def _file_digest(path: Path | None) -> str:
     if path is None:
         return "-"

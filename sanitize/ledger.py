@@ -60,7 +60,9 @@ class LedgerRow:
     finished_at: float
 
     def result(self) -> FileResult:
-        return FileResult.from_json(json.loads(self.result_json))
+        r = FileResult.from_json(json.loads(self.result_json))
+        r.settings_fingerprint = self.fingerprint
+        return r
 
 
 _COLUMNS = (

@@ -162,6 +162,9 @@ class FileResult:
     error: str | None = None
     seconds: float = 0.0
     models: list[str] = field(default_factory=list)
+    # Settings.fingerprint() the output was made with (from the ledger row), matching
+    # report.json's settings.fingerprint when this run's settings made it.
+    settings_fingerprint: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -178,6 +181,7 @@ class FileResult:
             "error": self.error,
             "seconds": round(self.seconds, 3),
             "models": self.models,
+            "settings_fingerprint": self.settings_fingerprint,
         }
 
     @classmethod
@@ -201,4 +205,5 @@ class FileResult:
             error=d.get("error"),
             seconds=d.get("seconds", 0.0),
             models=list(d.get("models", [])),
+            settings_fingerprint=d.get("settings_fingerprint"),
         )

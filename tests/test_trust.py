@@ -264,3 +264,32 @@ def test_edited_policy_file_is_read_again(tmp_path: Path) -> None:
                     encoding="utf-8")
     assert load_policy(path).rules["weapon"].threshold == 0.7
     assert settings.fingerprint() != before  # the ledger re-makes what the old one made
+
+
+# ---------------------------------------------------------------- the run's settings on record
+
+
+def test_reports_record_the_settings_and_policy_of_the_run(tmp_path: Path) -> None:
+    """Before: report.json named the models only; nothing said whether flags were on,
+    which mask, or which policy (file, content) made a safe/ file."""
+    import hashlib
+
+    policy = _policy(tmp_path, "weapon", threshold=0.6)
+    out = tmp_path / "out"
+    res = invoke("run", str(FACES_JPG), "-o", str(out), "--no-flags", "--mask", "solid",
+                 "--policy", str(policy), "--no-progress", "-j", "1")
+    assert res.exit_code in (0, 1), res.output
+    report = json.loads((out / "report.json").read_text())
+    s = report["settings"]
+    assert s["mask"] == "solid" and s["flags"] is False and s["mute"] is False
+    assert s["tool_version"] == report["tool"]["version"]
+    assert s["policy"]["file"] == str(policy.resolve())
+    assert s["policy"]["sha256"] == hashlib.sha256(policy.read_bytes()).hexdigest()
+    assert s["policy"]["rules"]["weapon"]["threshold"] == 0.6
+    assert s["policy"]["rules"]["face"] == {"action": "blur", "blocking": False,
+                                            "threshold": 0.0, "clauses": ["27", "30", "13", "14"]}
+    (entry,) = report["files"]
+    assert entry["settings_fingerprint"] == s["fingerprint"]  # this file was made so
+    html = (out / "report.html").read_text(encoding="utf-8")
+    for text in (s["policy"]["sha256"], "solid", "flags off", str(policy.resolve())):
+        assert text in html, text

@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from PIL import Image, ImageDraw
 
 from sanitize import __version__
+from sanitize.config import Settings
 from sanitize.policy import load_policy
 from sanitize.types import FileResult, Status
 
@@ -28,19 +29,22 @@ _env = Environment(loader=PackageLoader("sanitize.report", "templates"),
 
 
 def write_reports(out_root: Path, results: list[FileResult], models: list[str],
-                  policy_file: Path | None = None) -> None:
+                  settings: Settings | None = None) -> None:
+    """`settings`: the run's own (recorded in both reports); default settings if None."""
     out_root.mkdir(parents=True, exist_ok=True)
+    settings = settings or Settings()
     ordered = sorted(results, key=lambda r: r.input)
     counts = Counter(r.status.value for r in ordered)
     doc = {
         "tool": {"name": "sanitize", "version": __version__},
         "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "summary": {s.value: counts.get(s.value, 0) for s in Status} | {"total": len(ordered)},
+        "settings": settings.describe(),
         "models": models,
         "files": [r.to_json() for r in ordered],
     }
     _atomic_write(out_root / "report.json", json.dumps(doc, ensure_ascii=False, indent=1))
-    policy = load_policy(policy_file)
+    policy = load_policy(settings.policy_file)
     html = _env.get_template("report.html.j2").render(
         doc=doc, rows=[_row(out_root, r) for r in ordered], clauses=policy.clauses,
     )
