@@ -31,6 +31,7 @@ from sanitize.detect.base import sha256_file
 from sanitize.engines import DEFAULT_WORKER, Engine, Job, error_result, make_engine
 from sanitize.errors import UsageProblem
 from sanitize.ledger import Ledger, LedgerRow
+from sanitize.naming import possible_outputs
 from sanitize.types import FileResult, Status
 
 TMP_DIR = ".tmp"
@@ -73,9 +74,10 @@ def collect_inputs(paths: list[Path], out_root: Path) -> list[InputFile]:
     """Files given and files below folders given, recursively, in a stable order.
 
     A file's `rel` is its path below the folder it was found in (a file given
-    directly keeps its bare name).  Anything inside `out_root` is skipped so the
-    tool never re-processes its own outputs.  The same file reached twice counts
-    once; see _unique_rels for names that would clash in OUT.
+    directly keeps its bare name) — never renamed: output names come from
+    sanitize.naming, and `plan` refuses inputs whose outputs could clash.  Anything
+    inside `out_root` is skipped so the tool never re-processes its own outputs.
+    The same file reached twice counts once.
     """
     out_dirs = {Path(os.path.abspath(out_root)), Path(os.path.realpath(out_root))}
     found: list[InputFile] = []
@@ -101,33 +103,7 @@ def collect_inputs(paths: list[Path], out_root: Path) -> list[InputFile]:
                 continue
             seen_src.add(real)
             found.append(f)
-    return _unique_rels(found)
-
-
-def _unique_rels(found: list[InputFile]) -> list[InputFile]:
-    """Make every rel, and the output name derived from it, unique.
-
-    The pipeline may change an extension (IMG_1.heic → IMG_1.jpg), so two inputs
-    with the same stem in one folder (IMG_1.heic and IMG_1.jpg, as phones export)
-    would write the same output and one would silently replace the other.  The
-    later one gets its extension into the stem: IMG_1-heic.heic → IMG_1-heic.jpg."""
-    used: set[str] = set()
-    stems: set[str] = set()
-    out = []
-    for f in found:
-        rel = f.rel
-        n = 1
-        while True:
-            stem_key = (rel.parent / rel.stem).as_posix().casefold()
-            if rel.as_posix().casefold() not in used and stem_key not in stems:
-                break
-            n += 1
-            tag = f"-{f.rel.suffix[1:]}" if n == 2 and f.rel.suffix else f"-{n}"
-            rel = f.rel.with_name(f"{f.rel.stem}{tag}{f.rel.suffix}")
-        used.add(rel.as_posix().casefold())  # casefold: Windows/macOS disks
-        stems.add((rel.parent / rel.stem).as_posix().casefold())
-        out.append(InputFile(f.src, rel))
-    return out
+    return found
 
 
 # ---------------------------------------------------------------- OUT housekeeping
@@ -205,13 +181,13 @@ def _remove_unclaimed(out_root: Path, output: str | None, ledger: Ledger) -> Non
 def sweep_orphans(out_root: Path, inputs: list[InputFile], ledger: Ledger) -> list[str]:
     """Delete outputs of current inputs that no ledger row vouches for.
 
-    Candidates are files next to where an input's output would go (same folder
-    and stem, any extension: the pipeline may change it), so outputs of earlier
-    runs on other inputs are never touched."""
+    Candidates are the names an input's output could have (naming.possible_outputs:
+    the format decides the extension), so outputs of other inputs are never touched."""
     claimed = ledger.claimed_outputs()
     listing: dict[Path, list[str]] = {}
     removed = []
     for f in inputs:
+        mine = possible_outputs(f.rel)
         for top in OUTPUT_DIRS:
             d = out_root / top / f.rel.parent
             if d not in listing:
@@ -220,7 +196,7 @@ def sweep_orphans(out_root: Path, inputs: list[InputFile], ledger: Ledger) -> li
                 except OSError:
                     listing[d] = []
             for name in listing[d]:
-                if name != f.rel.stem and not name.startswith(f.rel.stem + "."):
+                if (f.rel.parent / name).as_posix().casefold() not in mine:
                     continue
                 rel_out = (Path(top) / f.rel.parent / name).as_posix()
                 p = out_root / rel_out
@@ -315,8 +291,8 @@ def process_pending(todo: list[_Pending], out_root: Path, settings: Settings, en
 class Plan:
     todo: list[_Pending]
     skipped: int
-    # rel → ERROR result for inputs refused without touching the ledger
-    conflicts: dict[str, FileResult]
+    # input src → ERROR result for inputs refused without touching the ledger
+    conflicts: dict[Path, FileResult]
 
 
 def _clashes(row: LedgerRow, src: Path) -> bool:
@@ -332,16 +308,49 @@ def _clashes(row: LedgerRow, src: Path) -> bool:
         return False
 
 
+def _output_owners(ledger: Ledger) -> dict[str, LedgerRow]:
+    """Every output name a ledger row's input could have → that row."""
+    owners: dict[str, LedgerRow] = {}
+    for row in ledger.rows():
+        for name in possible_outputs(Path(row.rel)):
+            owners.setdefault(name, row)
+    return owners
+
+
 def plan(inputs: list[InputFile], out_root: Path, settings: Settings, ledger: Ledger) -> Plan:
-    """Split inputs into work to do, work already done and refused clashes."""
+    """Split inputs into work to do, work already done and refused clashes.
+
+    Two inputs whose outputs could get the same name (the same relative path from
+    two folders, or names like `p` and `p.jpg`) would overwrite each other: the one
+    the ledger already holds, else the first in (path, folder) order, is processed
+    and the other refused with a reason naming the first."""
     fingerprint = settings.fingerprint()
     result = Plan([], 0, {})
+    owners = _output_owners(ledger)
+    taken: dict[str, InputFile] = {}
+    for inp in sorted(inputs, key=lambda f: (f.rel.as_posix(), str(f.src))):
+        names = possible_outputs(inp.rel)
+        first = next((taken[n] for n in sorted(names) if n in taken), None)
+        other = next((owners[n] for n in sorted(names) if n in owners
+                      and owners[n].rel != inp.rel.as_posix()), None)
+        if first is None:
+            taken.update(dict.fromkeys(names, inp))
+        if first is not None:
+            result.conflicts[inp.src] = error_result(
+                inp.rel, f"its output name would clash with that of {first.src} in this run; "
+                "rename one of them or run them into different output folders")
+        elif other is not None and _clashes(other, inp.src):
+            result.conflicts[inp.src] = error_result(
+                inp.rel, f"its output name would clash with that of {other.src} in this OUT; "
+                "rename one of them or use another output folder")
     for inp in inputs:
+        if inp.src in result.conflicts:
+            continue
         size, mtime = _stat(inp.src)
         rel = inp.rel.as_posix()
         row = ledger.get(rel)
         if row is not None and _clashes(row, inp.src):
-            result.conflicts[rel] = error_result(
+            result.conflicts[inp.src] = error_result(
                 inp.rel, f"{rel} in this OUT already belongs to {row.src}; "
                 "use another output folder or give the parent folder as input")
         elif is_done(row, inp.src, size, fingerprint, out_root):
@@ -368,12 +377,12 @@ def format_summary(results: list[FileResult], processed: int, skipped: int,
 
 
 def _results_for(inputs: list[InputFile], ledger: Ledger,
-                 conflicts: dict[str, FileResult]) -> list[FileResult]:
+                 conflicts: dict[Path, FileResult]) -> list[FileResult]:
     out = []
     for inp in inputs:
         rel = inp.rel.as_posix()
-        if rel in conflicts:
-            out.append(conflicts[rel])
+        if inp.src in conflicts:
+            out.append(conflicts[inp.src])
         elif (row := ledger.get(rel)) is not None:
             out.append(row.result())
         else:  # cannot happen after process_pending; never drop an input silently

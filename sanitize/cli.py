@@ -214,8 +214,11 @@ def watch(inbox: Path, out_root: Path, stable_seconds: float, jobs: int, mask: s
     # A service's log is its only output: one line per file, with time stamps.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = _settings(mask, max_megapixels, no_flags, False, policy, model, classes)
-    watch_folder(inbox.resolve(), out_root.resolve(), settings, stable_seconds=stable_seconds,
-                 jobs=max(1, jobs))
+    try:
+        watch_folder(inbox.resolve(), out_root.resolve(), settings,
+                     stable_seconds=stable_seconds, jobs=max(1, jobs))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: a requested stop is a normal end
+        logging.getLogger("sanitize.watch").info("watch: stopped")
 
 
 @main.command("export-csv")

@@ -12,11 +12,14 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -101,6 +104,29 @@ class Engine(Protocol):
 
     def close(self) -> None: ...
 
+    def terminate(self) -> None:
+        """End every worker now, even mid-file (a stop request)."""
+        ...
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within this block SIGTERM (a service manager's stop) raises KeyboardInterrupt,
+    like Ctrl-C, so the driver unwinds and ends its workers instead of dying alone
+    and leaving them orphaned.  Only the main thread can take signals; elsewhere a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
 
 class LocalEngine:
     """concurrent.futures process pool, 'spawn' context (onnxruntime and fork
@@ -126,6 +152,24 @@ class LocalEngine:
 
     def close(self) -> None:
         self._drop_pool()
+
+    def terminate(self) -> None:
+        """Kill the pool's workers now: shutdown() alone would wait for the file each
+        one is working on (minutes for a long video) and a stopped service's manager
+        would then kill the driver, orphaning them."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        # The executor offers no public handle on its processes before Python 3.14
+        # (terminate_workers); _processes is the documented-by-source pid → Process map.
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
 
     def _isolated(self, job: Job) -> FileResult:
         """Re-run one suspect of a pool crash alone, so a crash names its file."""
@@ -216,6 +260,10 @@ class DaskEngine:
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+    def terminate(self) -> None:
+        # A local cluster's workers end with it; a remote cluster's workers are not ours.
+        self.close()
 
     def run(self, jobs: Iterable[Job]) -> Iterator[FileResult]:
         from distributed import as_completed

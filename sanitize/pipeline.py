@@ -24,6 +24,7 @@ from sanitize.errors import SanitizeError, VerifyError
 from sanitize.media import images
 from sanitize.media.metadata import inventory, residual
 from sanitize.media.probe import sniff
+from sanitize.naming import output_rel
 from sanitize.policy import Decision
 from sanitize.redact import cover_box, mask_boxes
 from sanitize.types import Box, FileResult, Finding, MediaKind, Region, Status
@@ -205,8 +206,7 @@ def _route(tmp: Path, rel: Path, out_fmt: str, out_root: Path, result: FileResul
     else:
         raise SanitizeError(f"internal error: no route for status {result.status!r}; "
                             "output withheld")
-    ext = images.EXTENSION.get(out_fmt, ".mp4")
-    out_rel = rel.with_suffix(ext) if rel.suffix.lower() != ext else rel
+    out_rel = output_rel(rel, images.EXTENSION.get(out_fmt, ".mp4"))
     dst = out_root / folder / out_rel
     dst.parent.mkdir(parents=True, exist_ok=True)
     result.sha256_out = sha256_file(tmp)

@@ -28,7 +28,7 @@ from sanitize.batch import (
     write_run_reports,
 )
 from sanitize.config import Settings
-from sanitize.engines import DEFAULT_WORKER, Engine, make_engine
+from sanitize.engines import DEFAULT_WORKER, Engine, make_engine, sigterm_as_interrupt
 from sanitize.ledger import Ledger
 from sanitize.types import FileResult, Status
 
@@ -99,7 +99,7 @@ def watch(inbox: Path, out_root: Path, settings: Settings, stable_seconds: float
     inbox = Path(os.path.abspath(inbox))
     out_root = Path(os.path.abspath(out_root))
     tracker = StableTracker(stable_seconds)
-    with out_lock(out_root):
+    with out_lock(out_root), sigterm_as_interrupt():
         clean_tmp(out_root)
         with Ledger.open(out_root) as ledger:
             eng = make_engine(engine, jobs, scheduler)
@@ -115,6 +115,11 @@ def watch(inbox: Path, out_root: Path, settings: Settings, stable_seconds: float
                     if ready:
                         _process(ready, inbox, out_root, settings, ledger, eng, worker)
                     stop.wait(poll_seconds)
+            except BaseException:
+                # Ctrl-C or SIGTERM: the workers end with us, mid-file if need be (the
+                # ledger and the atomic renames make the next start finish that file).
+                eng.terminate()
+                raise
             finally:
                 observer.stop()
                 observer.join()
@@ -132,6 +137,8 @@ def _process(paths: list[Path], inbox: Path, out_root: Path, settings: Settings,
              ledger: Ledger, eng: Engine, worker: str) -> None:
     inputs = [InputFile(p, p.relative_to(inbox)) for p in paths if p.is_file()]
     p = plan(inputs, out_root, settings, ledger)
+    for refused in p.conflicts.values():  # not processed, so never in the ledger: log them
+        _log_result(refused)
     counts = process_pending(p.todo, out_root, settings, eng, ledger, progress=False,
                              worker=worker, on_result=_log_result)
     sweep_orphans(out_root, inputs, ledger)

@@ -136,10 +136,11 @@ def test_collect_inputs_same_name_from_two_folders(tmp_path: Path) -> None:
     for d in ("x", "y"):
         (tmp_path / d).mkdir()
         (tmp_path / d / "p.jpg").write_bytes(d.encode())
-    (tmp_path / "x" / "p.HEIC").write_bytes(b"phone")  # p.HEIC → p.jpg would clash
+    (tmp_path / "x" / "p.HEIC").write_bytes(b"phone")  # output p-heic.jpg (sanitize.naming)
     got = collect_inputs([tmp_path / "x", tmp_path / "y"], tmp_path / "out")
+    # rel is always the real relative path; `plan` refuses the second p.jpg (test_trust).
     assert [(f.src.relative_to(tmp_path).as_posix(), f.rel.as_posix()) for f in got] == [
-        ("x/p.HEIC", "p.HEIC"), ("x/p.jpg", "p-jpg.jpg"), ("y/p.jpg", "p-3.jpg")]
+        ("x/p.HEIC", "p.HEIC"), ("x/p.jpg", "p.jpg"), ("y/p.jpg", "p.jpg")]
 
 
 # ---------------------------------------------------------------- resume (fake worker)

@@ -87,8 +87,8 @@ def test_hostile_folder(tmp_path: Path) -> None:
 
     inputs = collect_inputs([src], out)
     rels = [i.rel.as_posix() for i in inputs]
-    # Keyed by where the file is; rel may differ (zero.jpg/zero.heic would both
-    # become zero.jpg in OUT, so collect_inputs renames the later one).
+    # Keyed by where the file is; rel is the real relative path (zero.jpg and
+    # zero.heic get different output names: sanitize.naming).
     rel_of = {i.src.relative_to(src).as_posix(): i.rel.as_posix() for i in inputs}
     assert sorted(rel_of) == sorted(kinds)  # the loop added nothing, nothing was missed
     assert len(set(rels)) == len(rels)

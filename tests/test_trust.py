@@ -293,3 +293,115 @@ def test_reports_record_the_settings_and_policy_of_the_run(tmp_path: Path) -> No
     html = (out / "report.html").read_text(encoding="utf-8")
     for text in (s["policy"]["sha256"], "solid", "flags off", str(policy.resolve())):
         assert text in html, text
+
+
+# ---------------------------------------------------------------- names
+
+
+def _same_stems(d: Path) -> Path:
+    import pillow_heif
+    from PIL import Image
+    from videoclips import make_clip
+
+    d.mkdir(parents=True)
+    # Small real pictures keep this test quick: a HEIC and a JPEG of one photo.
+    with Image.open(SAMPLES / "graduation_group.jpg") as im:
+        im.thumbnail((480, 480))
+        pillow_heif.from_pillow(im).save(d / "iphone.heic", quality=80)
+        im.save(d / "iphone.jpg", quality=90)
+    make_clip(d / "clip.mp4", size=(320, 180), seconds=1.0, audio=False)
+    make_clip(d / "clip.mov", size=(320, 180), seconds=1.0, audio=False, container="mov")
+    return d
+
+
+def test_same_stem_inputs_keep_their_real_names_and_stable_outputs(tmp_path: Path) -> None:
+    """Before: the report's `input` became e.g. `clip-mov.mov`, a file that does not
+    exist, and which input got the suffix depended on which others were in the run."""
+    src = _same_stems(tmp_path / "in")
+    out = tmp_path / "out"
+    res = invoke("run", str(src), "-o", str(out), "--no-flags", "--no-progress", "-j", "1")
+    assert res.exit_code in (0, 1), res.output
+    files = {f["input"]: f for f in json.loads((out / "report.json").read_text())["files"]}
+    assert sorted(files) == ["clip.mov", "clip.mp4", "iphone.heic", "iphone.jpg"]
+    names = {k: Path(f["output"]).name for k, f in files.items()}
+    assert names == {"clip.mp4": "clip.mp4", "clip.mov": "clip-mov.mp4",  # extension kept:
+                     "iphone.jpg": "iphone.jpg", "iphone.heic": "iphone-heic.jpg"}  # name kept
+    for f in files.values():
+        assert (out / f["output"]).is_file()
+    # Any subset, any order, gives the same names: each depends on its own file only.
+    for subset in (["iphone.heic"], ["clip.mov", "iphone.jpg"]):
+        sub_out = tmp_path / ("out-" + "-".join(subset))
+        res = invoke("run", *(str(src / n) for n in subset), "-o", str(sub_out), "--no-flags",
+                     "--no-progress", "-j", "1")
+        got = {f["input"]: Path(f["output"]).name
+               for f in json.loads((sub_out / "report.json").read_text())["files"]}
+        assert got == {n: names[n] for n in subset}
+
+
+def test_two_inputs_that_would_share_an_output_name(tmp_path: Path) -> None:
+    """The same relative path from two folders in one run: the second is refused with a
+    reason naming the first (never a silent overwrite, never an invented input name)."""
+    from sanitize.batch import collect_inputs, run_batch
+
+    for d in ("x", "y"):
+        (tmp_path / d).mkdir()
+        shutil.copy(SAMPLES / "graduation_group.jpg", tmp_path / d / "p.jpg")
+    out = tmp_path / "out"
+    inputs = collect_inputs([tmp_path / "x", tmp_path / "y"], out)
+    assert [f.rel.as_posix() for f in inputs] == ["p.jpg", "p.jpg"]
+    results = run_batch(inputs, out, Settings(flags=False), jobs=1, progress=False)
+    assert [r.input for r in results] == ["p.jpg", "p.jpg"]
+    assert results[0].status is Status.SAFE and results[0].output == "safe/p.jpg"
+    assert results[1].status is Status.ERROR and str(tmp_path / "x" / "p.jpg") in results[1].error
+
+
+# ---------------------------------------------------------------- stopping watch
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_stopping_watch_ends_its_workers(tmp_path: Path, sig: str) -> None:
+    """Before: after SIGTERM the ~420 MB pool workers and the resource tracker stayed
+    behind, orphaned.  A real `sanitize watch` process, real workers, a real signal."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+
+    from sanitize.ledger import Ledger
+
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    shutil.copy(SAMPLES / "graduation_group.jpg", inbox / "a.jpg")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    log = tmp_path / "watch.log"  # a file, not a pipe: orphans would hold a pipe open
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sanitize", "watch", str(inbox), "-o", str(out), "-j", "2",
+         "--no-flags", "--stable-seconds", "0.5"],
+        env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    children: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (out / "ledger.sqlite").exists():
+                with Ledger.open(out) as ledger:
+                    if ledger.rows():
+                        break
+            time.sleep(0.5)
+        assert proc.poll() is None, log.read_text()
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children, "watch should have started worker processes"
+        proc.send_signal(getattr(signal, sig))
+        proc.wait(timeout=120)
+        _gone, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, [(p.pid, p.cmdline()[-2:]) for p in alive]  # no orphans
+        output = log.read_text()
+        assert proc.returncode == 0, output  # a requested stop is a normal end
+        assert "Traceback" not in output, output
+    finally:
+        for p in [proc, *children]:
+            try:
+                p.kill()
+            except (ProcessLookupError, psutil.NoSuchProcess):
+                pass
