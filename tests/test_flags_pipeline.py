@@ -152,3 +152,15 @@ def test_masked_faces_do_not_hide_a_uniform(tmp_path: Path) -> None:
     assert checked.readable and not checked.safe
     uniforms = [f for f in checked.findings if f.kind == "uniform"]
     assert uniforms, checked.problems
+
+
+@pytest.mark.skipif(not OBJECTS.is_dir(), reason="shared corpus not present")
+def test_engraved_pistol_is_a_weapon_not_a_plate(tmp_path: Path) -> None:
+    """Issue 12: the semi-automatic pistol (model score 0.21) reached safe/ with its
+    slide engravings masked as a plate.  Its markings make it a weapon."""
+    r = _run(OBJECTS / "gun" / "basegun_pistolet_semi_auto.jpg", tmp_path)
+    assert r.status is Status.REVIEW, [(f.kind, f.confidence) for f in r.findings]
+    weapons = [f for f in r.findings if f.kind == "weapon"]
+    assert weapons and weapons[0].blocking and "28" in weapons[0].clauses
+    assert "marking" in (weapons[0].detail or "")
+    assert not [f for f in r.findings if f.kind == "plate"]

@@ -117,8 +117,11 @@ def test_recall_and_false_flags(corpus_results) -> None:
     )
 
     assert len(guns) == 20 and len(negatives) == 48
+    # Measured 2026-12-01 with the keypoint second look: 18/20 (the semi-automatic
+    # pistol is found through its markings, test_flags_pipeline), 0/48 false flags
+    # (was 3/48: three cars, each "pointing left" and lower when flipped).
     assert recall >= 0.9
-    assert false_rate <= 0.10
+    assert len(false) <= 1
 
 
 @needs_corpus
@@ -360,3 +363,41 @@ def test_export_script_pins_the_committed_file() -> None:
     spec.loader.exec_module(script)  # stdlib imports only at top level: no torch needed
     assert script.EXPECTED_ONNX_SHA256 == WEAPON_SHA256
     assert script.OUT_DEFAULT.name == WEAPON_ONNX
+
+
+@needs_corpus
+def test_second_look_demotes_left_pointing_cars(detector) -> None:
+    """The three car photos the model flagged (0.46-0.49) point left by the model's
+    own keypoints and score lower flipped: kept as weak candidates only."""
+    for name in ("keshav_1.jpg", "votT_19.jpg", "votT_3.jpg"):
+        cands = detector.candidates(_load(OBJECTS / "plate" / name))
+        top = max(cands, key=lambda c: c.first_score)
+        assert top.first_score >= 0.38 and abs(top.muzzle_deg) > 150, name
+        assert top.region.score < detector.threshold and "not gun-like" in top.region.label
+    # A right-pointing gun is not touched.
+    (c,) = [c for c in detector.candidates(_load(OBJECTS / "gun" / "basegun_revolver.jpg"))
+            if c.region.score >= detector.threshold]
+    assert c.region.score == c.first_score and abs(c.muzzle_deg) < 90
+
+
+def test_markings_on_a_weak_gun_shape() -> None:
+    from sanitize.detect.weapons import Candidate, markings
+    from sanitize.types import Box
+
+    gun = Candidate(Region("weapon", Box(0, 0, 500, 200), 0.21, "weapons", "weapon"), 0.21, 176)
+    engraving = Region("plate", Box(300, 100, 400, 130), 0.5, "plates", "plate-shape")
+    frame = Region("plate", Box(150, 120, 250, 150), 0.4, "plates", "plate-haar")
+    elsewhere = Region("plate", Box(600, 300, 700, 330), 0.9, "plates", "plate-text")
+    promoted, plates = markings([gun], [engraving, frame, elsewhere], 0.38)
+    assert [(r.kind, r.score) for r in promoted] == [("weapon", 0.38)]
+    assert plates == [elsewhere]
+    # A registration number on the object: a vehicle, nothing changes.
+    number = Region("plate", Box(50, 150, 140, 180), 0.9, "plates", "plate-text")
+    promoted, plates = markings([gun], [engraving, number], 0.38)
+    assert promoted == [] and plates == [engraving, number]
+    # Only a Haar frame (nothing read) on a weak shape: stays a plate, no weapon.
+    promoted, plates = markings([gun], [frame], 0.38)
+    assert promoted == [] and plates == [frame]
+    # A candidate the second look demoted is not promoted back.
+    demoted = Candidate(Region("weapon", gun.region.box, 0.27, "weapons", "w"), 0.47, 175)
+    assert markings([demoted], [engraving], 0.38) == ([], [engraving])

@@ -51,17 +51,34 @@ class Detectors:
 
     def flags(self, rgb: np.ndarray, faces: list[Region]) -> list[Region]:
         """Weapons, plates, documents, uniforms, seized items.  The text detector
-        runs once and feeds both plates and documents; uniforms look below faces;
-        seized items look at what the others found."""
+        runs once and feeds both plates and documents; plates on an object the
+        weapon model scores are that object's markings (`weapons.markings`);
+        uniforms look at people (faces and body shapes); seized items look at what
+        the others found."""
         out: list[Region] = []
+        looked: list[Any] = []  # the weapon model's candidates, weak ones included
+        threshold = 1.0
         for d in self.objects:
-            out += d.detect(rgb)
+            if hasattr(d, "candidates"):
+                cands = d.candidates(rgb)
+                looked += cands
+                threshold = min(threshold, d.threshold)
+                out += [c.region for c in cands if c.region.score >= d.threshold]
+            else:
+                out += d.detect(rgb)
         if self.plates is not None or self.documents is not None:
             from sanitize.detect.text import detect_text
 
             text = detect_text(rgb)
             if self.plates is not None:
-                out += self.plates.detect(rgb, text)
+                plates = self.plates.detect(rgb, text)
+                if looked:
+                    # Engravings on a gun are part of the gun, and evidence for it.
+                    from sanitize.detect.weapons import markings
+
+                    promoted, plates = markings(looked, plates, threshold)
+                    out += promoted
+                out += plates
             if self.documents is not None:
                 out += self.documents.detect(rgb, text)
         if self.uniforms is not None:

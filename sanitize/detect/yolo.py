@@ -8,7 +8,9 @@ name the file and the field.
 
 Model output expected: float [1, 4 + nc + nk, N] (or its transpose [1, N, ...]):
 box centre x, centre y, width, height in input pixels, then one sigmoid score
-per class, then optional pose keypoints (nk values per box, ignored here).  nc
+per class, then optional pose keypoints (nk values per box: ignored by `detect`,
+returned in picture pixels by `detect_keypoints` when the ONNX metadata has
+`kpt_shape`).  nc
 is taken from the ONNX metadata ultralytics writes (`names`, `kpt_shape`), or
 from `model.num_classes` in the YAML, or else assumed to be all the columns
 after the box (a plain detection model).
@@ -291,6 +293,7 @@ class YoloDetector:
             )
         self._channels_first = out.shape[1] <= out.shape[2]
         self._nc = self._infer_num_classes(path, meta, min(out.shape[1:]), num_classes)
+        self._kpts = _kpt_shape(meta, self._nc, min(out.shape[1:]) - 4 - self._nc)
         too_big = [c for c in self.classes if c >= self._nc]
         if too_big:
             raise ClassMapError(
@@ -365,6 +368,31 @@ class YoloDetector:
         out = self._session.run(None, {self._input_name: blob})[0]
         return self._decode(out, lb)
 
+    def detect_keypoints(self, rgb: np.ndarray, min_score: float
+                         ) -> list[tuple[Region, np.ndarray]]:
+        """Like `detect`, down to `min_score` instead of the class thresholds, with each
+        box's pose keypoints as a (K, 2) array of picture x, y (empty when the model has
+        none).  For callers that take a second look at weak candidates."""
+        img = _as_rgb(rgb)
+        h, w = img.shape[:2]
+        if h < 2 or w < 2:
+            return []
+        blob, lb = self._letterbox(img, 0, 0)
+        out = self._session.run(None, {self._input_name: blob})[0]
+        thr = np.minimum(self._thr, np.float32(min_score))
+        dets = self._nms(self._decode(out, lb, thr, keypoints=True))
+        k = (dets.shape[1] - 6) // 2
+        out_list = []
+        for row in dets:
+            box = Box(*map(float, row[:4])).clipped(w, h)
+            if box.area <= 0:
+                continue
+            spec = self.classes[int(row[5])]
+            reg = Region(kind=spec.kind, box=box, score=float(row[4]), detector=self.name,
+                         label=spec.name)
+            out_list.append((reg, row[6:].reshape(k, 2).astype(np.float32)))
+        return out_list
+
     def _letterbox(self, crop: np.ndarray, x0: int, y0: int) -> tuple[np.ndarray, _Letterbox]:
         h, w = crop.shape[:2]
         r = min(self._in_h / h, self._in_w / w)
@@ -383,23 +411,27 @@ class YoloDetector:
             r, float(pad_x), float(pad_y), x0, y0
         )
 
-    def _decode(self, out: np.ndarray, lb: _Letterbox) -> np.ndarray:
+    def _decode(self, out: np.ndarray, lb: _Letterbox, thr: np.ndarray | None = None,
+                keypoints: bool = False) -> np.ndarray:
         pred = np.asarray(out, dtype=np.float32)[0]
         if not self._channels_first:  # [anchors, columns] layout
             pred = pred.T
         scores = pred[4 + self._ids]  # (len(ids), N)
-        keep = scores >= self._thr[:, None]
+        keep = scores >= (self._thr if thr is None else thr)[:, None]
         ci, ni = np.nonzero(keep)
+        nkp = len(self._kpts) if keypoints else 0
         if ni.size == 0:
-            return np.zeros((0, 6), np.float32)
+            return np.zeros((0, 6 + 2 * nkp), np.float32)
         cx, cy, bw, bh = pred[0, ni], pred[1, ni], pred[2, ni], pred[3, ni]
         x1 = (cx - bw / 2 - lb.pad_x) / lb.r + lb.x0
         y1 = (cy - bh / 2 - lb.pad_y) / lb.r + lb.y0
         x2 = (cx + bw / 2 - lb.pad_x) / lb.r + lb.x0
         y2 = (cy + bh / 2 - lb.pad_y) / lb.r + lb.y0
-        return np.stack(
-            [x1, y1, x2, y2, scores[ci, ni], self._ids[ci].astype(np.float32)], axis=1
-        ).astype(np.float32)
+        cols = [x1, y1, x2, y2, scores[ci, ni], self._ids[ci].astype(np.float32)]
+        for row in self._kpts if keypoints else []:
+            cols.append((pred[row, ni] - lb.pad_x) / lb.r + lb.x0)
+            cols.append((pred[row + 1, ni] - lb.pad_y) / lb.r + lb.y0)
+        return np.stack(cols, axis=1).astype(np.float32)
 
     def _nms(self, dets: np.ndarray) -> np.ndarray:
         """Per-class NMS (OpenCV, fast on thousands of candidates), best max_det kept."""
@@ -417,7 +449,7 @@ class YoloDetector:
 
     def _to_regions(self, dets: np.ndarray, w: int, h: int) -> list[Region]:
         regions = []
-        for x1, y1, x2, y2, score, cid in dets.tolist():
+        for x1, y1, x2, y2, score, cid in dets[:, :6].tolist():
             spec = self.classes[int(cid)]
             box = Box(x1, y1, x2, y2).clipped(w, h)
             if box.area <= 0:
@@ -429,6 +461,18 @@ class YoloDetector:
             )
         # Two classes of one kind (say pistol and rifle) on the same object: one region.
         return nms(regions, self.iou)
+
+
+def _kpt_shape(meta: Mapping[str, str], nc: int, extra_cols: int) -> list[int]:
+    """Output rows of each keypoint's x (y is the next row) from ultralytics'
+    `kpt_shape` [K, 2 or 3] metadata; [] when the model has no keypoints."""
+    try:
+        k, dims = ast.literal_eval(meta.get("kpt_shape", "None") or "None")
+    except (ValueError, SyntaxError, TypeError):
+        return []
+    if not (isinstance(k, int) and dims in (2, 3)) or k * dims != extra_cols:
+        return []
+    return [4 + nc + i * dims for i in range(k)]
 
 
 def _resize(img: np.ndarray, nw: int, nh: int) -> np.ndarray:
