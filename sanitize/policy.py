@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from sanitize.errors import SanitizeError
 from sanitize.types import Finding, MetadataItem, Region
 
 DEFAULT_POLICY = Path(__file__).with_name("policy.toml")
@@ -22,8 +23,10 @@ MASKED_KINDS = {"face": 0.0, "plate": 0.0}
 FLAGGED_KINDS = ("weapon", "seized_items", "uniform", "document")
 
 
-class PolicyError(ValueError):
-    """The policy file is malformed; raised at start-up, before any file is touched."""
+class PolicyError(SanitizeError, ValueError):
+    """The policy file is malformed or refused; raised at start-up, before any file is
+    touched (exit 3).  A SanitizeError too, so a policy edited under a running `watch`
+    costs a file a clear reason, never an "internal error"."""
 
 
 @dataclass(frozen=True)

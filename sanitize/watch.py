@@ -30,6 +30,7 @@ from sanitize.batch import (
 from sanitize.config import Settings
 from sanitize.engines import DEFAULT_WORKER, Engine, make_engine, sigterm_as_interrupt
 from sanitize.ledger import Ledger
+from sanitize.policy import PolicyError, load_policy
 from sanitize.types import FileResult, Status
 
 log = logging.getLogger("sanitize.watch")
@@ -110,9 +111,20 @@ def watch(inbox: Path, out_root: Path, settings: Settings, stable_seconds: float
                 # Scan after the observer is live, so nothing dropped in between is missed.
                 for f in collect_inputs([inbox], out_root):
                     tracker.touch(f.src)
+                refused = ""
                 while not stop.is_set():
                     ready = tracker.take_ready()
-                    if ready:
+                    if ready and (problem := _policy_problem(settings)):
+                        # The policy file was edited into one that is refused: say so
+                        # once, and keep the files waiting until it is fixed.
+                        if problem != refused:
+                            log.error("%s; %d file(s) wait until it is fixed", problem,
+                                      len(ready))
+                        refused = problem
+                        for path in ready:
+                            tracker.touch(path)
+                    elif ready:
+                        refused = ""
                         _process(ready, inbox, out_root, settings, ledger, eng, worker)
                     stop.wait(poll_seconds)
             except BaseException:
@@ -124,6 +136,15 @@ def watch(inbox: Path, out_root: Path, settings: Settings, stable_seconds: float
                 observer.stop()
                 observer.join()
                 eng.close()
+
+
+def _policy_problem(settings: Settings) -> str:
+    """Why the (possibly edited) policy file is refused, or "" when it is sound."""
+    try:
+        load_policy(settings.policy_file)
+    except PolicyError as e:
+        return str(e)
+    return ""
 
 
 def _log_result(r: FileResult) -> None:

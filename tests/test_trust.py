@@ -405,3 +405,45 @@ def test_stopping_watch_ends_its_workers(tmp_path: Path, sig: str) -> None:
                 p.kill()
             except (ProcessLookupError, psutil.NoSuchProcess):
                 pass
+
+
+def test_watch_waits_while_an_edited_policy_is_invalid(tmp_path: Path, caplog) -> None:
+    """An edited policy that is refused must not turn every dropped file into an
+    "internal error": the watcher says why and waits; once fixed, the file is done."""
+    import logging
+    import threading
+    import time
+
+    from sanitize.ledger import Ledger
+    from sanitize.watch import watch
+
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    policy = tmp_path / "policy.toml"
+    good = DEFAULT_POLICY.read_text(encoding="utf-8")
+    policy.write_text(_policy(tmp_path, "face", threshold=0.5).read_text(encoding="utf-8"),
+                      encoding="utf-8")
+    shutil.copy(SAMPLES / "graduation_group.jpg", inbox / "a.jpg")
+    stop = threading.Event()
+    t = threading.Thread(target=watch, args=(inbox, out, Settings(policy_file=policy), 0.3, stop),
+                         kwargs={"poll_seconds": 0.2}, daemon=True)
+    caplog.set_level(logging.INFO, logger="sanitize.watch")
+    t.start()
+    try:
+        deadline = time.monotonic() + 60
+        while "face" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "rule 'face'" in caplog.text, caplog.text
+        assert not (out / "ledger.sqlite").exists() or not Ledger.open(out).rows()
+        policy.write_text(good, encoding="utf-8")  # fixed: the waiting file is done
+        deadline = time.monotonic() + 300
+        rows = []
+        while not rows and time.monotonic() < deadline:
+            if (out / "ledger.sqlite").exists():
+                with Ledger.open(out) as ledger:
+                    rows = ledger.rows()
+            time.sleep(0.5)
+        assert [(r.rel, r.status) for r in rows] == [("a.jpg", Status.SAFE)], rows
+    finally:
+        stop.set()
+        t.join(60)
