@@ -32,6 +32,7 @@ from sanitize.engines import DEFAULT_WORKER, Engine, Job, error_result, make_eng
 from sanitize.errors import UsageProblem
 from sanitize.ledger import Ledger, LedgerRow
 from sanitize.naming import possible_outputs
+from sanitize.review.store import ReviewStore
 from sanitize.types import FileResult, Status
 
 TMP_DIR = ".tmp"
@@ -265,6 +266,7 @@ def process_pending(todo: list[_Pending], out_root: Path, settings: Settings, en
     by_rel = {p.inp.rel.as_posix(): p for p in todo}
     bar = _Progress(len(todo), progress)
     jobs = (Job(p.inp.src, p.inp.rel, out_root, settings, worker) for p in todo)
+    plans = ReviewStore(ledger.path)  # each input's render plan, for the review workstation
     try:
         for result in engine.run(jobs):
             p = by_rel.get(result.input)
@@ -272,6 +274,9 @@ def process_pending(todo: list[_Pending], out_root: Path, settings: Settings, en
                 raise RuntimeError(f"engine returned an unknown input {result.input!r}")
             if result.status is Status.ERROR:
                 result.output = None
+            elif result.plan is not None:
+                plans.save_plan(result.plan)
+            result.plan = None
             old = ledger.record(p.inp.rel.as_posix(), str(p.inp.src), p.size, p.mtime,
                                 fingerprint, __version__, result,
                                 started_at=time.time() - result.seconds)
@@ -284,6 +289,7 @@ def process_pending(todo: list[_Pending], out_root: Path, settings: Settings, en
                 on_result(result)
     finally:
         bar.close()
+        plans.close()
     return bar.counts
 
 

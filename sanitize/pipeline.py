@@ -1,10 +1,14 @@
 """The flow of one file, top to bottom:
 
-    probe → decode → analyse → decide → redact → encode → verify → route
+    probe → decode → analyse → decide (→ plan) → render(plan, decisions) → route
+                                                  = redact → encode → verify
 
 `process_file` never raises for a bad file: every failure becomes an ERROR result
 with a one-line reason and no output.  An output reaches safe/ or review/ only
-after the written bytes were re-opened and re-checked (fail closed).
+after the written bytes were re-opened and re-checked (fail closed).  The plan
+(sanitize/plan.py) travels back with the result and is stored in the ledger, so
+the review workstation can call the same `render` later, from the original,
+with a reviewer's decisions.
 """
 
 from __future__ import annotations
@@ -16,23 +20,21 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from sanitize import __version__
+from sanitize import __version__, planning
 from sanitize.config import Settings
 from sanitize.detect.base import sha256_file
 from sanitize.detect.registry import Detectors, get_detectors
-from sanitize.errors import SanitizeError, VerifyError
+from sanitize.errors import SanitizeError
 from sanitize.media import images
-from sanitize.media.metadata import inventory, residual
+from sanitize.media.metadata import inventory
 from sanitize.media.probe import sniff
 from sanitize.naming import output_rel
-from sanitize.policy import Decision
-from sanitize.redact import cover_box, mask_boxes
-from sanitize.types import Box, FileResult, Finding, MediaKind, Region, Status
+from sanitize.plan import Decisions, Problem, RenderPlan, Track
+from sanitize.policy import needs_review
+from sanitize.render import TMP_DIR, render
+from sanitize.types import FileResult, Finding, MediaKind, Region, Status
 
-TMP_DIR = ".tmp"
-# Faces the verifier finds in the written file are masked and the file re-encoded;
-# after this many rounds the file goes to review instead of safe.
-_VERIFY_ROUNDS = 2
+__all__ = ["TMP_DIR", "process_file"]
 
 
 def process_file(src: Path, rel: Path, out_root: Path, settings: Settings,
@@ -78,32 +80,19 @@ def _image_job(src: Path, fmt: str, out_root: Path, settings: Settings,
     result.media = pic.info
     result.metadata_removed = metadata
     regions = detectors.analyse(pic.rgb)                                     # analyse
-    decision = detectors.policy(settings).decide(regions, metadata)  # decide
+    policy = detectors.policy(settings)
+    decision = policy.decide(regions, metadata)                              # decide
     out_fmt = images.output_format(fmt, pic.alpha is not None)
-    tmp = _temp_path(out_root, images.EXTENSION[out_fmt])
-    blur = list(decision.blur)
+    plan = planning.plan_image(planning.new_plan(                           # → plan
+        Path(result.input), src, result.sha256_in or "", pic.info, out_fmt, settings),
+        decision.blur, regions, policy)
+    rendered = render(plan, Decisions(), out_root, detectors.faces,         # redact → encode
+                      src=src, pic=pic)                                      # → verify
     findings = list(decision.findings)
-    for round_ in range(_VERIFY_ROUNDS + 1):
-        redacted = _redact(pic.rgb.copy(), blur, settings)                  # redact
-        images.encode(redacted, pic.alpha, out_fmt, tmp, settings.jpeg_quality)  # encode
-        leftover = _verify_image(tmp, out_fmt, settings, detectors)         # verify
-        if not leftover:
-            break
-        if round_ == _VERIFY_ROUNDS:
-            findings.append(Finding(
-                kind="face_after_redaction", clauses=("27", "30"), confidence=max(
-                    r.score for r in leftover), action="flagged", blocking=True,
-                box=leftover[0].box.as_list(),
-                detail="the re-check still found a face after masking; a person must look",
-            ))
-            break
-        # A face only the re-check saw (JPEG re-compression can tip a borderline
-        # score): mask it too and write again.  When unsure, blur.
-        blur.extend(leftover)
-        findings.extend(detectors.policy(settings).decide(leftover).findings)
-    result.findings = findings
-    result.status = Status.REVIEW if Decision(blur, findings).needs_review else Status.SAFE
-    return tmp, out_fmt
+    findings += policy.decide([_region(t) for t in rendered.extra]).findings
+    findings += _faces_after_redaction(rendered.problems)
+    _finish(result, plan, findings)
+    return rendered.path, out_fmt
 
 
 def _video_job(src: Path, fmt: str, out_root: Path, settings: Settings,
@@ -114,31 +103,45 @@ def _video_job(src: Path, fmt: str, out_root: Path, settings: Settings,
 
     info = probe_video(src, settings)                                        # probe + decode
     result.media = info
-    metadata = inventory(src)
+    result.metadata_removed = inventory(src)
     analysis = video_stages.analyse_video(                                   # analyse (pass 1)
         src, info, detectors.video_faces, settings, progress=progress,
         frame_flags=lambda rgb: [r for r in detectors.analyse(rgb) if r.kind != "face"],
     )
-    decision = detectors.policy(settings).decide(                           # decide
-        analysis.faces + analysis.flags, metadata)
-    sampled = [r for r in decision.blur if r.kind != "face"]
-    findings = [_sampled_blur_needs_review(f) for f in decision.findings]
-    tmp = _temp_path(out_root, ".mp4")
-    masks = _FaceTracksAndSampledMasks(analysis, sampled, info.width, info.height)
-    video_stages.redact_video(src, tmp, masks, settings)                     # redact + encode
-    problems = video_stages.verify_video(info, tmp, detectors.faces, analysis, settings)
-    faces_seen = [p for p in problems if p.startswith("face visible")]       # verify
-    if len(faces_seen) != len(problems):
-        raise VerifyError("written video failed the re-check: " + "; ".join(
-            p for p in problems if p not in faces_seen))
-    if faces_seen:
-        findings.append(Finding(
-            kind="face_after_redaction", clauses=("27", "30"), confidence=1.0,
-            action="flagged", blocking=True, detail="; ".join(faces_seen)[:500]))
-    result.metadata_removed = metadata
+    policy = detectors.policy(settings)
+    decision = policy.decide(analysis.faces + analysis.flags,                # decide
+                             result.metadata_removed)
+    plan = planning.plan_video(planning.new_plan(                           # → plan
+        Path(result.input), src, result.sha256_in or "", info, "mp4", settings),
+        analysis.plan, analysis.faces, [r for r in decision.blur if r.kind != "face"],
+        analysis.flags, policy)
+    rendered = render(plan, Decisions(), out_root, detectors.faces, src=src)  # redact + encode
+    findings = [_sampled_blur_needs_review(f) for f in decision.findings]   # → verify
+    findings += _faces_after_redaction(rendered.problems)
+    _finish(result, plan, findings)
+    return rendered.path, "mp4"
+
+
+def _finish(result: FileResult, plan: RenderPlan, findings: list[Finding]) -> None:
+    """Findings, flags and status: the one place that decides "needs review"."""
+    plan.add_flags(findings)
     result.findings = findings
-    result.status = Status.REVIEW if any(f.blocking for f in findings) else Status.SAFE
-    return tmp, "mp4"
+    result.plan = plan
+    result.status = Status.REVIEW if needs_review(findings) else Status.SAFE
+
+
+def _faces_after_redaction(problems: list[Problem]) -> list[Finding]:
+    """Faces the re-check of the written file still found: a person must look."""
+    if not problems:
+        return []
+    return [Finding(
+        kind="face_after_redaction", clauses=("27", "30"),
+        confidence=round(max(p.score for p in problems), 3), action="flagged", blocking=True,
+        box=problems[0].box.as_list() if problems[0].box else None,
+        t_start=problems[0].t,
+        detail=("the re-check still found a face after masking; a person must look: "
+                + "; ".join(p.detail for p in problems))[:500],
+    )]
 
 
 def _sampled_blur_needs_review(f: Finding) -> Finding:
@@ -150,48 +153,8 @@ def _sampled_blur_needs_review(f: Finding) -> Finding:
     return f
 
 
-class _FaceTracksAndSampledMasks:
-    """Pass 2's masks: face tracks on every frame, plus regions found on sampled
-    frames (plates) held for ±SAMPLE_HOLD_S around their sample, grown for motion."""
-
-    SAMPLE_HOLD_S = 0.6
-
-    def __init__(self, analysis, sampled: list[Region], width: int, height: int) -> None:
-        self._analysis = analysis
-        self.frames = analysis.frames
-        self._times = analysis.plan.times
-        self._sampled = [
-            (r.t_start - self.SAMPLE_HOLD_S, (r.t_end or r.t_start) + self.SAMPLE_HOLD_S,
-             cover_box(r.kind, Box(r.box.x1 - 0.25 * r.box.w, r.box.y1 - 0.25 * r.box.h,
-                                   r.box.x2 + 0.25 * r.box.w, r.box.y2 + 0.25 * r.box.h),
-                       width, height))
-            for r in sampled if r.t_start is not None
-        ]
-
-    def boxes_for_frame(self, index: int) -> list[Box]:
-        boxes = self._analysis.boxes_for_frame(index)
-        if self._sampled:
-            t = self._times[index]
-            boxes = boxes + [b for start, end, b in self._sampled if start <= t <= end]
-        return boxes
-
-
-def _redact(rgb, regions: list[Region], settings: Settings):
-    h, w = rgb.shape[:2]
-    boxes = [cover_box(r.kind, r.box, w, h) for r in regions]
-    return mask_boxes(rgb, boxes, settings.mask)
-
-
-def _verify_image(path: Path, fmt: str, settings: Settings, detectors: Detectors) -> list[Region]:
-    """Re-open the written file: its metadata must be empty and no face visible.
-    Returns faces still found (the caller masks them); raises VerifyError for
-    anything that cannot be fixed by masking."""
-    leaks = residual(path)
-    if leaks:
-        names = ", ".join(sorted({f"{m.cls}:{m.name or m.where}" for m in leaks}))
-        raise VerifyError(f"written file still carries metadata ({names}); output withheld")
-    pic = images.decode(path, fmt, settings.max_pixels)
-    return detectors.faces.detect(pic.rgb)
+def _region(t: Track) -> Region:
+    return Region(t.kind, t.best_box(), t.score, t.detector, label=t.label)
 
 
 def _route(tmp: Path, rel: Path, out_fmt: str, out_root: Path, result: FileResult) -> None:
@@ -213,16 +176,6 @@ def _route(tmp: Path, rel: Path, out_fmt: str, out_root: Path, result: FileResul
     os.replace(tmp, dst)
     (out_root / other / out_rel).unlink(missing_ok=True)
     result.output = (Path(folder) / out_rel).as_posix()
-
-
-def _temp_path(out_root: Path, ext: str) -> Path:
-    d = out_root / TMP_DIR
-    d.mkdir(parents=True, exist_ok=True)
-    import tempfile
-
-    fd, name = tempfile.mkstemp(prefix="part-", suffix=ext, dir=d)
-    os.close(fd)
-    return Path(name)
 
 
 def _log_internal(out_root: Path, rel: Path, tb: str) -> None:

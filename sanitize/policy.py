@@ -54,7 +54,12 @@ class Decision:
 
     @property
     def needs_review(self) -> bool:
-        return any(f.blocking for f in self.findings)
+        return needs_review(self.findings)
+
+
+def needs_review(findings: list[Finding]) -> bool:
+    """The one rule that sends a file to review/: any finding that blocks."""
+    return any(f.blocking for f in findings)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sanitize.plan import RenderPlan
 
 
 class Status(StrEnum):
@@ -149,6 +152,18 @@ class MediaInfo:
     has_audio: bool = False
 
 
+@dataclass(frozen=True)
+class Approval:
+    """A reviewer approved this output in the review workstation."""
+
+    by: str
+    at: str  # ISO 8601, UTC
+    decisions: tuple[str, ...] = ()  # one line per decision that shaped the output
+
+    def to_json(self) -> dict[str, Any]:
+        return {"by": self.by, "at": self.at, "decisions": list(self.decisions)}
+
+
 @dataclass
 class FileResult:
     input: str
@@ -165,6 +180,10 @@ class FileResult:
     # Settings.fingerprint() the output was made with (from the ledger row), matching
     # report.json's settings.fingerprint when this run's settings made it.
     settings_fingerprint: str | None = None
+    approval: Approval | None = None
+    # What is needed to render the file again (stored by the driver in the ledger's
+    # plans table; not part of the report).
+    plan: RenderPlan | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -182,7 +201,7 @@ class FileResult:
             "seconds": round(self.seconds, 3),
             "models": self.models,
             "settings_fingerprint": self.settings_fingerprint,
-        }
+        } | ({"approval": self.approval.to_json()} if self.approval else {})
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> FileResult:
@@ -206,4 +225,6 @@ class FileResult:
             seconds=d.get("seconds", 0.0),
             models=list(d.get("models", [])),
             settings_fingerprint=d.get("settings_fingerprint"),
+            approval=Approval(a["by"], a["at"], tuple(a.get("decisions", ())))
+            if (a := d.get("approval")) else None,
         )

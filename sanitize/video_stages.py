@@ -22,7 +22,9 @@ import numpy as np
 from sanitize.config import Settings
 from sanitize.detect.tracking import FaceTracker, MaskPlan
 from sanitize.errors import VerifyError
+from sanitize.media.metadata import residual
 from sanitize.media.video import DecodedFrame, Progress, decode_frames, prefetched, transcode
+from sanitize.plan import MaskSource, Problem
 from sanitize.types import Box, MediaInfo, Region
 
 # Detection size (longest side), with FaceDetector(fast=True, fast_side=the same).
@@ -166,16 +168,18 @@ def _flags_at(frame_flags: FrameFlags, rgb: np.ndarray, inv: float, index: int,
     ]
 
 
-def redact_video(src: Path | str, dst: Path | str, analysis: VideoAnalysis, settings: Settings,
-                 progress: Progress | None = None) -> None:
-    """Pass 2: write `dst` with every frame's boxes masked (dst removed on failure)."""
-    stats = transcode(src, dst, analysis.boxes_for_frame, settings, progress)
-    if stats.frames != analysis.frames:
+def redact_video(src: Path | str, dst: Path | str, masks: MaskSource, settings: Settings,
+                 progress: Progress | None = None,
+                 mutes: list[tuple[float, float]] | None = None) -> None:
+    """Pass 2: write `dst` with every frame's boxes masked and the audio silent
+    within `mutes` (seconds); dst is removed on failure."""
+    stats = transcode(src, dst, masks.boxes_for_frame, settings, progress, mutes=mutes or [])
+    if stats.frames != masks.frames:
         Path(dst).unlink(missing_ok=True)
         # The masks are indexed by frame: a different count means they could be
         # on the wrong frames, so nothing is written.
         raise VerifyError(
-            f"video decoded to {stats.frames} frames in pass 2 but {analysis.frames} in pass 1"
+            f"video decoded to {stats.frames} frames in pass 2 but {masks.frames} in pass 1"
         )
 
 
@@ -183,8 +187,8 @@ def redact_video(src: Path | str, dst: Path | str, analysis: VideoAnalysis, sett
 
 
 def verify_video(src_info: MediaInfo, dst: Path | str, face_detector: Any,
-                 analysis: VideoAnalysis | None = None,
-                 settings: Settings | None = None) -> list[str]:
+                 analysis: MaskSource | None = None,
+                 settings: Settings | None = None) -> list[Problem]:
     """Problems with the written file; an empty list means it may be published."""
     settings = settings or Settings()
     dst = Path(dst)
@@ -198,33 +202,31 @@ def verify_video(src_info: MediaInfo, dst: Path | str, face_detector: Any,
             problems += _orientation_problems(c, src_info)
             problems += _face_problems(c, face_detector)
     except av.error.FFmpegError as e:
-        problems.append(f"output does not decode: {e}")
+        problems.append(Problem("decode", f"output does not decode: {e}"))
     return problems
 
 
-def _metadata_problems(dst: Path) -> list[str]:
-    try:
-        from sanitize.media.metadata import residual
-    except ImportError:
-        return ["metadata check unavailable (sanitize.media.metadata missing)"]
-    return [f"metadata left: {m.cls} in {m.where} {m.name}".rstrip() for m in residual(dst)]
+def _metadata_problems(dst: Path) -> list[Problem]:
+    return [Problem("metadata", f"metadata left: {m.cls} in {m.where} {m.name}".rstrip())
+            for m in residual(dst)]
 
 
-def _stream_problems(c: Any, src_info: MediaInfo, settings: Settings) -> list[str]:
+def _stream_problems(c: Any, src_info: MediaInfo, settings: Settings) -> list[Problem]:
     want_audio = int(src_info.has_audio and not settings.mute)
     problems = []
     if len(c.streams.video) != 1:
-        problems.append(f"{len(c.streams.video)} video streams instead of 1")
+        problems.append(Problem("streams", f"{len(c.streams.video)} video streams instead of 1"))
     if len(c.streams.audio) != want_audio:
-        problems.append(f"{len(c.streams.audio)} audio streams instead of {want_audio}")
+        problems.append(Problem(
+            "streams", f"{len(c.streams.audio)} audio streams instead of {want_audio}"))
     others = len(c.streams) - len(c.streams.video) - len(c.streams.audio)
     if others:
-        problems.append(f"{others} extra (data/subtitle/attachment) streams")
+        problems.append(Problem("streams", f"{others} extra (data/subtitle/attachment) streams"))
     return problems
 
 
-def _count_problems(c: Any, src_info: MediaInfo, analysis: VideoAnalysis | None,
-                    settings: Settings) -> list[str]:
+def _count_problems(c: Any, src_info: MediaInfo, analysis: MaskSource | None,
+                    settings: Settings) -> list[Problem]:
     vs = c.streams.video[0]
     # Packets, not decoded frames: H.264 has one packet per frame, and demuxing
     # without decoding is I/O only.
@@ -232,40 +234,41 @@ def _count_problems(c: Any, src_info: MediaInfo, analysis: VideoAnalysis | None,
     problems = []
     expected = analysis.frames if analysis is not None else src_info.frames
     if expected is not None and n != expected:
-        problems.append(f"output has {n} frames, source {expected}")
+        problems.append(Problem("frames", f"output has {n} frames, source {expected}"))
     out_s = c.duration / av.time_base if c.duration else 0.0
     keep_audio = src_info.has_audio and not settings.mute
     want_s = src_info.duration_s if keep_audio or analysis is None else analysis.duration_s
     if want_s is not None and abs(out_s - want_s) > DURATION_TOLERANCE_S:
-        problems.append(f"output lasts {out_s:.2f} s, source {want_s:.2f} s")
+        problems.append(Problem("duration", f"output lasts {out_s:.2f} s, source {want_s:.2f} s"))
     return problems
 
 
-def _orientation_problems(c: Any, src_info: MediaInfo) -> list[str]:
+def _orientation_problems(c: Any, src_info: MediaInfo) -> list[Problem]:
     c.seek(0)
     frame = next(c.decode(video=0), None)
     if frame is None:
-        return ["output has no decodable frame"]
+        return [Problem("decode", "output has no decodable frame")]
     problems = []
     if any(sd.type.name == "DISPLAYMATRIX" for sd in frame.side_data) or frame.rotation:
-        problems.append("output carries a rotation flag")
+        problems.append(Problem("orientation", "output carries a rotation flag"))
     want = (src_info.width - src_info.width % 2, src_info.height - src_info.height % 2)
     if (frame.width, frame.height) != want:
-        problems.append(
-            f"output is {frame.width}x{frame.height}, upright source {want[0]}x{want[1]}"
-        )
+        problems.append(Problem(
+            "orientation",
+            f"output is {frame.width}x{frame.height}, upright source {want[0]}x{want[1]}"))
     return problems
 
 
-def _face_problems(c: Any, face_detector: Any) -> list[str]:
+def _face_problems(c: Any, face_detector: Any) -> list[Problem]:
     """Re-detect on frames spread over the output: a sure face means a missed mask."""
     problems = []
     for t, rgb in _sample_frames(c, VERIFY_SAMPLES):
         sure = [r for r in face_detector.detect(rgb) if r.score >= VERIFY_FACE_SCORE]
         for r in sure:
-            problems.append(
-                f"face visible in output at {t:.2f} s (score {r.score:.2f}, box {r.box.as_list()})"
-            )
+            problems.append(Problem(
+                "face",
+                f"face visible in output at {t:.2f} s (score {r.score:.2f}, box {r.box.as_list()})",
+                t=t, box=r.box, score=float(r.score)))
     return problems
 
 

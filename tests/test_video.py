@@ -20,6 +20,7 @@ from sanitize.detect.faces import FaceDetector
 from sanitize.detect.tracking import FaceTracker
 from sanitize.errors import DecodeError, TooLarge, UnsupportedFile
 from sanitize.media.video import decode_frames, prefetched, probe_video, transcode
+from sanitize.plan import Problem
 from sanitize.types import Box, Region
 from sanitize.video_stages import (
     DETECT_EVERY,
@@ -52,7 +53,7 @@ class Processed:
     clip: Clip
     out: Path
     analysis: VideoAnalysis
-    problems: list[str]
+    problems: list[Problem]
     progress: list[int]  # frames reported by analyse + redact
 
 
@@ -261,7 +262,7 @@ def test_verify_reports_unmasked_faces(tmp_path: Path, detector: FaceDetector) -
     out = tmp_path / "out.mp4"
     transcode(clip.path, out, lambda i: [])
     problems = verify_video(info, out, detector)
-    assert any(p.startswith("face visible") for p in problems), problems
+    assert any(p.kind == "face" for p in problems), problems
 
 
 def test_mute_drops_audio(tmp_path: Path) -> None:

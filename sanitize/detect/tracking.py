@@ -82,6 +82,16 @@ class _Track:
         return ((bb.cx - ba.cx) / dt, (bb.cy - ba.cy) / dt)
 
 
+@dataclass(frozen=True)
+class Sightings:
+    """One face track as the detector saw it: frame indices, boxes and scores."""
+
+    id: int
+    frames: list[int]
+    boxes: list[Box]
+    scores: list[float]
+
+
 class MaskPlan:
     """What pass 2 masks: each frame's boxes, grown to whole heads, computed on
     demand from the tracks; plus one summary Region per track for the report.
@@ -109,6 +119,30 @@ class MaskPlan:
     @property
     def tracks(self) -> list[Region]:
         return [_summary(tr) for tr in self._tracks]
+
+    def sightings(self) -> list[Sightings]:
+        """Each track's sightings, exactly as stored (for the render plan)."""
+        return [Sightings(tr.id, list(tr.frames), [tr.box(i) for i in range(len(tr.frames))],
+                          [float(s) for s in tr.scores]) for tr in self._tracks]
+
+    @classmethod
+    def from_sightings(cls, width: int, height: int, times: list[float],
+                       tracks: list[Sightings], extend_s: float,
+                       analysed: list[int] | None) -> MaskPlan:
+        """The plan that `sightings()` came from (or the same for a subset of its
+        tracks): boxes per frame are identical, so a stored plan re-renders exactly."""
+        t = array("d", times)
+        rebuilt = []
+        for s in tracks:
+            tr = _Track(id=s.id)
+            tr.frames.extend(s.frames)
+            tr.times.extend(t[f] for f in s.frames)
+            for b in s.boxes:
+                tr.boxes.extend((b.x1, b.y1, b.x2, b.y2))
+            tr.scores.extend(s.scores)
+            rebuilt.append(tr)
+        return cls(width, height, t, rebuilt, extend_s,
+                   None if analysed is None else array("i", analysed))
 
     def _span(self, tr: _Track) -> tuple[int, int]:
         # The unanalysed frames next to the first and last sightings count as

@@ -434,6 +434,8 @@ class Writer:
         self.first_pts: int | None = None
         self.audio_origin: float = 0.0
         self.next_audio_pts = 0
+        # Time ranges (s, output time) whose audio is written silent (a reviewer's mutes).
+        self.mutes: list[tuple[float, float]] = []
 
     def _add_video(self, width: int, height: int, time_base: Fraction,
                    rate: Fraction | None, colours: tuple[int, int, int]) -> Any:
@@ -489,6 +491,8 @@ class Writer:
             if start + frame.samples / frame.sample_rate <= 0:
                 return  # entirely before the first video frame
             frame = _trim_front(frame, start) if start < 0 else frame
+            if self.mutes:
+                frame = _silence(frame, max(0.0, start), self.mutes)
             pts = round(max(0.0, start) * rate)
             # Timestamp jitter of a few ms (common in camera files) would make
             # the encoder see overlaps; snap to the running sample count unless
@@ -573,6 +577,25 @@ def _trim_front(frame: av.AudioFrame, start: float) -> av.AudioFrame:
     return out
 
 
+def _silence(frame: av.AudioFrame, start: float,
+             mutes: list[tuple[float, float]]) -> av.AudioFrame:
+    """Zero the samples of `frame` (starting at `start` s) that fall in a muted range."""
+    rate, n = frame.sample_rate, frame.samples
+    spans = [(max(0, round((a - start) * rate)), min(n, round((b - start) * rate)))
+             for a, b in mutes]
+    spans = [(i, j) for i, j in spans if j > i]
+    if not spans:
+        return frame
+    data = frame.to_ndarray().copy()
+    ch = 1 if frame.format.is_planar else len(frame.layout.channels)
+    zero = 128 if frame.format.name.startswith("u8") else 0
+    for i, j in spans:
+        data[:, i * ch:j * ch] = zero
+    out = av.AudioFrame.from_ndarray(data, format=frame.format.name, layout=frame.layout.name)
+    out.sample_rate, out.pts, out.time_base = rate, frame.pts, frame.time_base
+    return out
+
+
 def _colours(vs: Any) -> tuple[int, int, int]:
     """Keep the source's colour meaning when it states one, else say BT.709.
 
@@ -609,8 +632,10 @@ def _output_geometry(src: Path) -> _Geometry:
 
 
 def transcode(src: Path | str, dst: Path | str, boxes_for_frame: BoxesForFrame,
-              settings: Settings | None = None, progress: Progress | None = None) -> TranscodeStats:
-    """Write `dst`: every frame of `src` upright with `boxes_for_frame(i)` masked.
+              settings: Settings | None = None, progress: Progress | None = None,
+              mutes: list[tuple[float, float]] | None = None) -> TranscodeStats:
+    """Write `dst`: every frame of `src` upright with `boxes_for_frame(i)` masked,
+    and its audio silent within `mutes` (seconds from the first frame).
 
     On any failure `dst` is removed and the error re-raised (DecodeError for a
     source that stops decoding)."""
@@ -622,6 +647,7 @@ def transcode(src: Path | str, dst: Path | str, boxes_for_frame: BoxesForFrame,
         audio_template = probe.streams.audio[0] if keep_audio else None
         writer = Writer(dst, g.width, g.height, g.time_base, g.rate, g.colours, audio_template)
     writer.audio_origin = g.origin_s
+    writer.mutes = sorted(mutes or [])
     items = prefetched(_upright_masked(src, keep_audio, boxes_for_frame, settings.mask), depth=8)
     try:
         stats = _pump(items, writer, progress)
