@@ -6,16 +6,21 @@ plate visible, does any policy flag fire."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sanitize.config import Settings
+from sanitize.detect.base import sha256_file
 from sanitize.detect.registry import get_detectors
 from sanitize.errors import SanitizeError
+from sanitize.ledger import LEDGER_NAME
 from sanitize.media import images
 from sanitize.media.metadata import residual
 from sanitize.media.probe import sniff
 from sanitize.types import Finding, MediaKind, Region
+
+OUTPUT_DIRS = ("safe", "review")
 
 
 @dataclass
@@ -25,6 +30,7 @@ class CheckResult:
     problems: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
+    known: str | None = None  # why the run ledger decided, when it did
 
     @property
     def safe(self) -> bool:
@@ -32,12 +38,20 @@ class CheckResult:
 
     def to_json(self) -> dict:
         return {"path": self.path, "safe": self.safe, "readable": self.readable,
-                "problems": self.problems, "error": self.error,
+                "problems": self.problems, "error": self.error, "ledger": self.known,
                 "findings": [f.to_json() for f in self.findings]}
 
 
-def check_file(path: Path, settings: Settings) -> CheckResult:
+def check_file(path: Path, settings: Settings, ledger: Path | None = None) -> CheckResult:
+    """`ledger`: the run's OUT/ledger.sqlite; by default the one of the run folder the
+    file sits in (OUT/safe/… or OUT/review/…).  A file that ledger lists as written to
+    safe/ (by a run or an approval) passes; a review copy never does; a file no
+    ledger knows is judged by its pixels."""
     res = CheckResult(path=str(path), readable=True)
+    known = ledger_verdict(path, ledger or find_ledger(path))
+    if known is not None:
+        res.problems, res.known = known
+        return res
     try:
         kind, fmt = sniff(path)
         leaks = residual(path)
@@ -85,3 +99,45 @@ def sample_regions(path: Path, settings: Settings, every_s: float = 1.0,
         out += [replace(r, box=r.box.scaled(inv), frame=f.index, t_start=round(f.t, 3),
                         t_end=round(f.t + every_s, 3)) for r in detectors.analyse(f.rgb)]
     return out
+
+
+def find_ledger(path: Path) -> Path | None:
+    """OUT/ledger.sqlite for a file below OUT/safe/ or OUT/review/."""
+    folder = _run_folder(path)
+    return None if folder is None else folder[1] / LEDGER_NAME
+
+
+def _run_folder(path: Path) -> tuple[str, Path] | None:
+    """("safe" | "review", OUT) for a file below a run folder's safe/ or review/."""
+    for parent in path.resolve().parents:
+        if parent.name in OUTPUT_DIRS and (parent.parent / LEDGER_NAME).is_file():
+            return parent.name, parent.parent
+    return None
+
+
+def ledger_verdict(path: Path, ledger: Path | None) -> tuple[list[str], str] | None:
+    """(problems, why) when the ledger decides, else None (judge the pixels)."""
+    if ledger is None or not ledger.is_file():
+        return None
+    folder = _run_folder(path)
+    review_copy = ([
+        "a review copy: sanitize sent it to review/ and it must not be posted as it is; "
+        "approve it with `sanitize review` (the approved version goes to safe/)"],
+        f"review copy (ledger {ledger})")
+    if folder is not None and folder[0] == "review":
+        return review_copy
+    try:
+        digest = sha256_file(path)
+        db = sqlite3.connect(f"{ledger.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT output, status FROM files WHERE sha256_out = ?",
+                              (digest,)).fetchall()
+        finally:
+            db.close()
+    except (OSError, sqlite3.Error):
+        return None
+    if any(status == "review" or (out or "").startswith("review/") for out, status in rows):
+        return review_copy
+    if any(status == "safe" and (out or "").startswith("safe/") for out, status in rows):
+        return [], f"written to safe/ by sanitize (ledger {ledger})"
+    return None

@@ -142,9 +142,11 @@ def run(inputs: tuple[Path, ...], out_root: Path, jobs: int, engine: str, schedu
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.option("--ledger", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A run's OUT/ledger.sqlite (default: the run folder a FILE sits in).")
 @_common
-def check(files: tuple[Path, ...], as_json: bool, mask: str, max_megapixels: float,
-          no_flags: bool, policy: Path | None, model: tuple[Path, ...],
+def check(files: tuple[Path, ...], as_json: bool, ledger: Path | None, mask: str,
+          max_megapixels: float, no_flags: bool, policy: Path | None, model: tuple[Path, ...],
           classes: tuple[Path, ...]) -> None:
     """Pre-upload gate (read-only): is each FILE safe to post as it is?
 
@@ -153,7 +155,7 @@ def check(files: tuple[Path, ...], as_json: bool, mask: str, max_megapixels: flo
     from sanitize.check import check_file
 
     settings = _settings(mask, max_megapixels, no_flags, False, policy, model, classes)
-    results = [check_file(f, settings) for f in files]
+    results = [check_file(f, settings, ledger) for f in files]
     if as_json:
         click.echo(json.dumps({"files": [r.to_json() for r in results]}, ensure_ascii=False,
                               indent=1))
@@ -221,16 +223,37 @@ def watch(inbox: Path, out_root: Path, stable_seconds: float, jobs: int, mask: s
         logging.getLogger("sanitize.watch").info("watch: stopped")
 
 
+@main.command()
+@click.argument("out_root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind (the edit view, which shows originals, is served on "
+                   "loopback addresses only).")
+@click.option("--port", type=int, default=0, show_default=True, help="0: a free port.")
+@click.option("--no-browser", is_flag=True, help="Only print the link.")
+@click.option("--reviewer", help="Name recorded with every decision (default: the OS user).")
+def review(out_root: Path, host: str, port: int, no_browser: bool,
+           reviewer: str | None) -> None:
+    """Review workstation for the run folder OUT_ROOT: a local web page to keep
+    officers' faces, add boxes, resolve flags, mute audio, approve or reject."""
+    from sanitize.review.server import serve
+
+    serve(out_root.resolve(), host, port, open_browser=not no_browser, reviewer=reviewer)
+
+
 @main.command("export-csv")
 @click.argument("out_root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Default: OUT/register.csv")
 def export_csv(out_root: Path, output: Path | None) -> None:
-    """Export the ledger of OUT_ROOT as CSV for the cell's registers."""
+    """Export the ledger of OUT_ROOT as CSV for the cell's registers, and the review
+    decisions (audit trail) as decisions.csv next to it."""
+    from sanitize.csv_export import DECISIONS_NAME, export_decisions_csv
     from sanitize.csv_export import export_csv as export
 
     dst = output or out_root / "register.csv"
     export(out_root, dst)
     click.echo(str(dst))
+    decisions = export_decisions_csv(out_root, dst.with_name(DECISIONS_NAME))
+    click.echo(str(decisions))
 
 
 if __name__ == "__main__":

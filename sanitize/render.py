@@ -69,10 +69,11 @@ class PlanMasks:
         self._times = plan.frame_times
         t = plan.frame_times
         self.duration_s = t[-1] + ((t[-1] - t[-2]) if len(t) > 1 else 1 / 30)
-        blurred = [tr for tr in plan.tracks if decisions.action(tr) == BLUR] + decisions.added
+        # A reviewer's own box "kept" is a box they took back: neither masked nor kept.
+        blurred = [tr for tr in [*plan.tracks, *decisions.added] if decisions.action(tr) == BLUR]
         kept = [tr for tr in plan.tracks if decisions.action(tr) == KEEP]
-        self._blur = _Layer(plan, blurred)
-        self._keep = _Layer(plan, kept)
+        self._blur = MaskLayer(plan, blurred)
+        self._keep = MaskLayer(plan, kept)
 
     def boxes_for_frame(self, index: int) -> list[Box]:
         return self._blur.boxes(index)
@@ -92,7 +93,7 @@ class PlanMasks:
                    for k in self.kept_boxes_for_frame(frame))
 
 
-class _Layer:
+class MaskLayer:
     """Boxes per frame for a set of tracks: face tracks through the face tracker's
     own plan (interpolated, held, grown exactly as in the run), the rest here."""
 

@@ -1,0 +1,514 @@
+"""What the review page can see and do in one run folder (no HTTP in here).
+
+Files are named by an opaque id (a hash of the ledger key), never by a path, so
+no request can reach outside OUT.  Every change is an audit row (store.py); the
+page's view of a file is derived from the stored plan plus those rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from sanitize.ledger import Ledger, LedgerRow
+from sanitize.plan import (
+    BLUR,
+    CLEARED,
+    CONFIRMED,
+    KEEP,
+    KEYFRAMES,
+    OPEN,
+    STILL,
+    Decisions,
+    Flag,
+    RenderPlan,
+    Track,
+)
+from sanitize.redact import mask_boxes
+from sanitize.render import REVIEWER, MaskLayer, PlanMasks
+from sanitize.review.frames import FrameError, FrameStore, jpeg
+from sanitize.review.store import (
+    ADD,
+    BLUR_ACTION,
+    KEEP_ACTION,
+    MUTE,
+    REJECT,
+    FileState,
+    ReviewStore,
+)
+from sanitize.types import Box, MediaKind, Status
+
+ID_RE = re.compile(r"^[0-9a-f]{16}$")
+ADD_KINDS = ("face", "plate", "text", "other")
+MAX_REASON = 500
+VIEWS = ("edit", "preview", "output")
+JPEG_CACHE = 64
+# Outline colours (RGB) in the edit view.
+_BLURRED, _KEPT, _ADDED, _FLAG, _OFFICER = (230, 40, 40), (40, 200, 60), (40, 120, 255), \
+    (255, 170, 0), (255, 230, 0)
+
+
+class ReviewError(Exception):
+    """An answer other than 200: HTTP status and a JSON body."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": message, **extra}
+
+
+def file_id(rel: str) -> str:
+    return hashlib.sha256(rel.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class FileRef:
+    id: str
+    row: LedgerRow
+    plan: RenderPlan | None
+    state: FileState
+
+    @property
+    def rel(self) -> str:
+        return self.row.rel
+
+
+class ReviewService:
+    def __init__(self, out_root: Path, reviewer: str) -> None:
+        self.out_root = out_root.resolve()
+        self.reviewer = reviewer
+        self.store = ReviewStore.open(self.out_root)
+        self.frames = FrameStore()
+        self.render_lock = threading.Lock()  # one render (approval) at a time
+        self._jpeg: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._jpeg_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ---------------------------------------------------------------- lookup
+
+    def rows(self) -> list[LedgerRow]:
+        with Ledger.open(self.out_root) as ledger:
+            return ledger.rows()
+
+    def ref(self, fid: str) -> FileRef:
+        if not ID_RE.match(fid):
+            raise ReviewError(404, "no such file")
+        row = next((r for r in self.rows() if file_id(r.rel) == fid), None)
+        if row is None:
+            raise ReviewError(404, "no such file")
+        plan = self.store.plan(row.rel)
+        sha = plan.sha256 if plan else (row.sha256_in or "")
+        return FileRef(fid, row, plan, self.store.state(row.rel, sha))
+
+    def _plan(self, ref: FileRef) -> RenderPlan:
+        if ref.plan is None:
+            raise ReviewError(409, "no render plan is stored for this file (it failed, or was "
+                                   "processed by an older version): run it again")
+        return ref.plan
+
+    # ---------------------------------------------------------------- reading
+
+    def list_files(self) -> list[dict[str, Any]]:
+        out = []
+        for row in self.rows():
+            plan = self.store.plan(row.rel)
+            sha = plan.sha256 if plan else (row.sha256_in or "")
+            state = self.store.state(row.rel, sha)
+            out.append({
+                "id": file_id(row.rel), "input": row.rel, "status": _status(row, state),
+                "output": row.output, "why": why(row, plan),
+                "open": len(open_flags(plan, state.decisions)) if plan else 0,
+                "kind": plan.media.kind.value if plan else None,
+                "reviewable": plan is not None,
+            })
+        return out
+
+    def file(self, fid: str) -> dict[str, Any]:
+        ref = self.ref(fid)
+        plan, d = ref.plan, ref.state.decisions
+        base: dict[str, Any] = {
+            "id": ref.id, "input": ref.rel, "status": _status(ref.row, ref.state),
+            "output": ref.row.output, "why": why(ref.row, plan),
+            "error": ref.row.result().error, "rejected": ref.state.rejected,
+            "approved": None if ref.state.approved is None else {
+                "by": ref.state.approved.reviewer, "time": ref.state.approved.time},
+            "history": [_history(r) for r in ref.state.history],
+            "can_undo": ref.state.last_undoable is not None,
+        }
+        if plan is None:
+            return base | {"kind": None, "width": 0, "height": 0, "duration": None,
+                           "frames": 0, "regions": [], "flags": [], "mutes": [],
+                           "reviewable": False}
+        return base | {
+            "kind": plan.media.kind.value, "width": plan.media.width, "height": plan.media.height,
+            "duration": _duration(plan), "frames": plan.frames,
+            "frame_times": [round(t, 4) for t in plan.frame_times],
+            "has_audio": bool(plan.media.has_audio and not plan.run_settings().mute),
+            "regions": [region_json(plan, t, d) for t in [*plan.tracks, *d.added]],
+            "flags": [flag_json(f, d) for f in plan.flags],
+            "mutes": [[a, b] for a, b in d.mutes],
+            "reviewable": True,
+        }
+
+    def boxes(self, fid: str, index: int) -> list[dict[str, Any]]:
+        """Each region's masked box on one frame (what the edit view outlines)."""
+        ref = self.ref(fid)
+        plan = self._plan(ref)
+        if not 0 <= index < plan.frames:
+            raise ReviewError(404, "no such frame")
+        return [{"id": t.id, "box": _box(b), "action": ref.state.decisions.action(t)}
+                for t in [*plan.tracks, *ref.state.decisions.added]
+                for b in MaskLayer(plan, [t]).boxes(index)]
+
+    def audit(self) -> list[dict[str, Any]]:
+        return [{"time": r.time, "reviewer": r.reviewer, "file": r.file, "target": r.target,
+                 "action": r.action, "reason": r.reason} for r in self.store.rows()]
+
+    # ---------------------------------------------------------------- decisions
+
+    def set_region(self, fid: str, rid: str, action: Any, reason: Any) -> dict[str, Any]:
+        ref = self.ref(fid)
+        plan = self._plan(ref)
+        track = plan.track(rid) or next((t for t in ref.state.decisions.added if t.id == rid),
+                                        None)
+        if track is None:
+            raise ReviewError(404, "no such region")
+        if action not in (KEEP, BLUR):
+            raise ReviewError(400, 'action must be "keep" or "blur"')
+        reason = _reason(reason)
+        if action == KEEP and not reason:
+            raise ReviewError(400, "keeping a region visible needs a reason")
+        self.store.append(self.reviewer, ref.rel, plan.sha256, rid,
+                          KEEP_ACTION if action == KEEP else BLUR_ACTION, reason)
+        return region_json(plan, track, self.ref(fid).state.decisions)
+
+    def keep_officers(self, fid: str, reason: Any) -> list[dict[str, Any]]:
+        """Keep every face suggested as an officer (one action for the whole file)."""
+        ref = self.ref(fid)
+        plan = self._plan(ref)
+        reason = _reason(reason)
+        if not reason:
+            raise ReviewError(400, "keeping a region visible needs a reason")
+        d = ref.state.decisions
+        kept = []
+        for t in plan.tracks:
+            if t.suggested == KEEP and d.action(t) != KEEP:
+                self.store.append(self.reviewer, ref.rel, plan.sha256, t.id, KEEP_ACTION, reason)
+                kept.append(t)
+        d = self.ref(fid).state.decisions
+        return [region_json(plan, t, d) for t in kept]
+
+    def add_region(self, fid: str, body: dict[str, Any]) -> dict[str, Any]:
+        ref = self.ref(fid)
+        plan = self._plan(ref)
+        kind = body.get("kind")
+        if kind not in ADD_KINDS:
+            raise ReviewError(400, f"kind must be one of {', '.join(ADD_KINDS)}")
+        n = sum(1 for r in ref.state.history if r.action == ADD)
+        rid = f"a{n}"
+        track = _added_track(plan, rid, kind, body, self)
+        self.store.append(self.reviewer, ref.rel, plan.sha256, rid, ADD,
+                          _reason(body.get("reason")), {"track": track.to_json()})
+        return {"id": rid, "region": region_json(plan, track, self.ref(fid).state.decisions)}
+
+    def set_flag(self, fid: str, flag_id: str, state: Any, reason: Any) -> dict[str, Any]:
+        ref = self.ref(fid)
+        plan = self._plan(ref)
+        flag = plan.flag(flag_id)
+        if flag is None:
+            raise ReviewError(404, "no such flag")
+        if state not in (CLEARED, CONFIRMED):
+            raise ReviewError(400, 'state must be "cleared" or "confirmed"')
+        reason = _reason(reason)
+        if not reason:
+            raise ReviewError(400, "resolving a flag needs a reason")
+        self.store.append(self.reviewer, ref.rel, plan.sha256, flag_id, state, reason)
+        return flag_json(flag, self.ref(fid).state.decisions)
+
+    def set_mutes(self, fid: str, ranges: Any) -> dict[str, Any]:
+        ref = self.ref(fid)
+        plan = self._plan(ref)
+        if plan.media.kind is not MediaKind.VIDEO:
+            raise ReviewError(400, "mute ranges apply to videos only")
+        if not isinstance(ranges, list):
+            raise ReviewError(400, "ranges must be a list of [t0, t1]")
+        end = _duration(plan) or 0.0
+        clean: list[list[float]] = []
+        for r in ranges:
+            if not (isinstance(r, list) and len(r) == 2 and all(_is_num(v) for v in r)):
+                raise ReviewError(400, "each range must be [t0, t1] in seconds")
+            a, b = max(0.0, float(r[0])), min(end + 1.0, float(r[1]))
+            if b <= a:
+                raise ReviewError(400, "each range needs t0 < t1")
+            clean.append([a, b])
+        self.store.append(self.reviewer, ref.rel, plan.sha256, "audio", MUTE, "",
+                          {"ranges": sorted(clean)})
+        return {"mutes": sorted(clean)}
+
+    def undo(self, fid: str) -> dict[str, Any]:
+        ref = self.ref(fid)
+        sha = ref.plan.sha256 if ref.plan else (ref.row.sha256_in or "")
+        row = self.store.undo(self.reviewer, ref.rel, sha)
+        if row is None:
+            raise ReviewError(409, "nothing to undo")
+        return {"undone": row.reason}
+
+    def reject(self, fid: str, reason: Any) -> dict[str, Any]:
+        ref = self.ref(fid)
+        reason = _reason(reason)
+        if not reason:
+            raise ReviewError(400, "rejecting needs a reason")
+        sha = ref.plan.sha256 if ref.plan else (ref.row.sha256_in or "")
+        self.store.append(self.reviewer, ref.rel, sha, "file", REJECT, reason)
+        return {"status": "rejected"}
+
+    def approve(self, fid: str) -> dict[str, Any]:
+        from sanitize.review.approve import approve
+
+        ref = self.ref(fid)
+        plan = self._plan(ref)
+        blocking = open_flags(plan, ref.state.decisions) + confirmed_flags(plan,
+                                                                          ref.state.decisions)
+        if blocking:
+            raise ReviewError(409, "resolve every flag before approving",
+                              open=[flag_json(f, ref.state.decisions) for f in blocking])
+        with self.render_lock:
+            return approve(self.out_root, ref.rel, self.reviewer, self.store)
+
+    # ---------------------------------------------------------------- frames
+
+    def frame(self, fid: str, index: int, view: str, allow_edit: bool) -> bytes:
+        if view not in VIEWS:
+            raise ReviewError(400, "view must be edit, preview or output")
+        if view == "edit" and not allow_edit:
+            raise ReviewError(403, "the edit view shows the original: only on 127.0.0.1")
+        ref = self.ref(fid)
+        key = (fid, index, view, len(ref.state.history), ref.row.sha256_out, ref.row.finished_at)
+        with self._jpeg_lock:
+            if key in self._jpeg:
+                self._jpeg.move_to_end(key)
+                return self._jpeg[key]
+        data = jpeg(self._frame_rgb(ref, index, view))
+        with self._jpeg_lock:
+            self._jpeg[key] = data
+            while len(self._jpeg) > JPEG_CACHE:
+                self._jpeg.popitem(last=False)
+        return data
+
+    def _frame_rgb(self, ref: FileRef, index: int, view: str) -> np.ndarray:
+        try:
+            if view == "output":
+                if not ref.row.output:
+                    raise ReviewError(404, "this file has no output")
+                return self.frames.frame(self.out_root / ref.row.output, index)
+            plan = self._plan(ref)
+            if not 0 <= index < plan.frames:
+                raise ReviewError(404, "no such frame")
+            src = Path(plan.source)
+            if not src.is_file():
+                raise ReviewError(410, "the original is gone")
+            rgb = self.frames.frame(src, index).copy()
+        except FrameError as e:
+            raise ReviewError(404, str(e)) from e
+        d = ref.state.decisions
+        if view == "preview":
+            return mask_boxes(rgb, PlanMasks(plan, d).boxes_for_frame(index),
+                              plan.run_settings().mask)
+        return _outline(rgb, plan, d, index)
+
+
+
+# -------------------------------------------------------------------- JSON shapes
+
+
+def region_json(plan: RenderPlan, t: Track, d: Decisions) -> dict[str, Any]:
+    choice = d.regions.get(t.id)
+    best = max(t.scores, key=lambda k: t.scores[k]) if t.scores else min(t.boxes)
+    return {
+        "id": t.id, "kind": t.kind, "box": _box(t.boxes[best] if best in t.boxes
+                                                 else t.best_box()),
+        "frame": best, "first_frame": min(t.boxes), "last_frame": max(t.boxes),
+        "t_start": t.t_start, "t_end": t.t_end, "score": round(t.score, 3),
+        "action": d.action(t), "suggested": t.suggested, "label": t.label,
+        "clauses": list(t.clauses), "reason": choice.reason if choice else "",
+        "source": "reviewer" if t.detector == REVIEWER else "detector",
+    }
+
+
+def flag_json(f: Flag, d: Decisions) -> dict[str, Any]:
+    choice = d.flags.get(f.id)
+    return {"id": f.id, "kind": f.kind, "state": d.flag_state(f),
+            "box": None if f.box is None else _box(f.box), "t_start": f.t_start,
+            "t_end": f.t_end, "clauses": list(f.clauses), "score": round(f.score, 3),
+            "detail": f.detail, "reason": choice.reason if choice else ""}
+
+
+def open_flags(plan: RenderPlan, d: Decisions) -> list[Flag]:
+    return [f for f in plan.flags if d.flag_state(f) == OPEN]
+
+
+def confirmed_flags(plan: RenderPlan, d: Decisions) -> list[Flag]:
+    return [f for f in plan.flags if d.flag_state(f) == CONFIRMED]
+
+
+def why(row: LedgerRow, plan: RenderPlan | None) -> str:
+    """One line: why the file is where it is, e.g. "weapon 0.56 · uniform · 2 officer?"."""
+    result = row.result()
+    if row.status is Status.ERROR:
+        return f"error: {result.error or 'unknown'}"
+    parts = []
+    blocking = [f for f in result.findings if f.blocking]
+    by_kind: dict[str, list[float]] = {}
+    for f in blocking:
+        by_kind.setdefault(f.kind, []).append(f.confidence)
+    for kind, scores in by_kind.items():
+        name = kind.replace("_", " ")
+        parts.append(f"{name} {max(scores):.2f}" if len(scores) == 1
+                     else f"{len(scores)} × {name} (max {max(scores):.2f})")
+    if plan is not None:
+        officers = sum(1 for t in plan.tracks if t.suggested == KEEP)
+        if officers:
+            parts.append(f"{officers} officer?")
+        if not blocking:
+            masked = Counter(t.kind for t in plan.tracks)
+            parts += [f"{n} {k}{'s' if n > 1 else ''} masked" for k, n in sorted(masked.items())]
+    if result.approval is not None:
+        parts.insert(0, f"approved by {result.approval.by}")
+    return " · ".join(parts) or ("nothing found" if row.status is Status.SAFE else "")
+
+
+def _status(row: LedgerRow, state: FileState) -> str:
+    return "rejected" if state.rejected else row.status.value
+
+
+def _history(r: Any) -> dict[str, Any]:
+    return {"time": r.time, "reviewer": r.reviewer, "target": r.target, "action": r.action,
+            "reason": r.reason}
+
+
+def _duration(plan: RenderPlan) -> float | None:
+    if plan.media.kind is MediaKind.IMAGE:
+        return None
+    t = plan.frame_times
+    return round(t[-1] + ((t[-1] - t[-2]) if len(t) > 1 else 1 / 30), 4)
+
+
+def _box(b: Box) -> list[float]:
+    return [round(b.x1, 1), round(b.y1, 1), round(b.x2, 1), round(b.y2, 1)]
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def _reason(v: Any) -> str:
+    if v is None:
+        return ""
+    if not isinstance(v, str):
+        raise ReviewError(400, "reason must be text")
+    return v.strip()[:MAX_REASON]
+
+
+def _parse_box(v: Any, plan: RenderPlan) -> Box:
+    if not (isinstance(v, list) and len(v) == 4 and all(_is_num(x) for x in v)):
+        raise ReviewError(400, "box must be [x1, y1, x2, y2] in pixels of the upright picture")
+    x1, y1, x2, y2 = (float(x) for x in v)
+    b = Box(min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)).clipped(
+        plan.media.width, plan.media.height)
+    if b.w < 2 or b.h < 2:
+        raise ReviewError(400, "box is empty or outside the picture")
+    return b
+
+
+def _time(v: Any, plan: RenderPlan, name: str) -> float:
+    if not _is_num(v):
+        raise ReviewError(400, f"{name} must be a number of seconds")
+    return min(max(0.0, float(v)), _duration(plan) or 0.0)
+
+
+def _added_track(plan: RenderPlan, rid: str, kind: str, body: dict[str, Any],
+                 svc: ReviewService) -> Track:
+    if plan.media.kind is MediaKind.IMAGE:
+        return Track(rid, kind, {0: _parse_box(body.get("box"), plan)}, {}, REVIEWER, STILL,
+                     label=f"{kind} (added)")
+    from bisect import bisect_right
+
+    def frame_at(t: float) -> int:
+        return max(0, min(plan.frames - 1, bisect_right(plan.frame_times, t + 1e-6) - 1))
+
+    dur = _duration(plan) or 0.0
+    keys = body.get("keyframes")
+    boxes: dict[int, Box] = {}
+    if keys is not None:
+        if not isinstance(keys, list) or not keys:
+            raise ReviewError(400, "keyframes must be a non-empty list of {t, box}")
+        for k in keys:
+            if not isinstance(k, dict):
+                raise ReviewError(400, "keyframes must be a non-empty list of {t, box}")
+            boxes[frame_at(_time(k.get("t"), plan, "t"))] = _parse_box(k.get("box"), plan)
+        times = [plan.frame_times[i] for i in boxes]
+        t0 = _time(body["t_start"], plan, "t_start") if "t_start" in body else min(times)
+        t1 = _time(body["t_end"], plan, "t_end") if "t_end" in body else max(times)
+    else:
+        t0 = _time(body.get("t_start", 0.0), plan, "t_start")
+        t1 = _time(body.get("t_end", dur), plan, "t_end")
+        anchor = _time(body.get("t", t0), plan, "t")
+        boxes[frame_at(anchor)] = _parse_box(body.get("box"), plan)
+    if t1 < t0:
+        raise ReviewError(400, "t_end must not be before t_start")
+    if body.get("track") is True:
+        from sanitize.review.tracker import track_box
+
+        (start_frame, start_box), = sorted(boxes.items())[:1]
+        boxes = track_box(svc, plan, start_frame, start_box, frame_at(t0), frame_at(t1))
+    return Track(rid, kind, boxes, {}, REVIEWER, KEYFRAMES, label=f"{kind} (added)",
+                 t_start=t0, t_end=t1 + 1e-3)
+
+
+def _outline(rgb: np.ndarray, plan: RenderPlan, d: Decisions, index: int) -> np.ndarray:
+    """The original frame with every region's masked box outlined (and flags)."""
+    h, w = rgb.shape[:2]
+    th = max(2, round(max(w, h) / 500))
+    t = plan.frame_times[index]
+    for tr in [*plan.tracks, *d.added]:
+        action = d.action(tr)
+        colour = (_ADDED if tr.detector == REVIEWER else _KEPT if action == KEEP
+                  else _OFFICER if tr.suggested == KEEP else _BLURRED)
+        for b in MaskLayer(plan, [tr]).boxes(index):
+            _rect(rgb, b, colour, th, dashed=action == KEEP)
+            cv2.putText(rgb, tr.id, (int(b.x1) + 2, max(12, int(b.y1) - 4)),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.4 + th / 6, colour, max(1, th // 2))
+    for f in plan.flags:
+        if f.box is None:
+            continue
+        if f.t_start is not None and not (f.t_start - 1e-6 <= t <= (f.t_end or f.t_start) + 1e-6):
+            continue
+        _rect(rgb, f.box, _FLAG, th)
+        cv2.putText(rgb, f"{f.id} {f.kind}", (int(f.box.x1) + 2, int(f.box.y2) - 4),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.4 + th / 6, _FLAG, max(1, th // 2))
+    return rgb
+
+
+def _rect(rgb: np.ndarray, b: Box, colour: tuple[int, int, int], th: int,
+          dashed: bool = False) -> None:
+    p1, p2 = (int(b.x1), int(b.y1)), (int(b.x2) - 1, int(b.y2) - 1)
+    if not dashed:
+        cv2.rectangle(rgb, p1, p2, colour, th)
+        return
+    step = 8 * th
+    for x in range(p1[0], p2[0], step):
+        cv2.line(rgb, (x, p1[1]), (min(x + step // 2, p2[0]), p1[1]), colour, th)
+        cv2.line(rgb, (x, p2[1]), (min(x + step // 2, p2[0]), p2[1]), colour, th)
+    for y in range(p1[1], p2[1], step):
+        cv2.line(rgb, (p1[0], y), (p1[0], min(y + step // 2, p2[1])), colour, th)
+        cv2.line(rgb, (p2[0], y), (p2[0], min(y + step // 2, p2[1])), colour, th)
