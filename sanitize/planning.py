@@ -14,16 +14,14 @@ from pathlib import Path
 
 from sanitize.config import Settings
 from sanitize.detect.tracking import MaskPlan
-from sanitize.detect.uniforms import torso_box
+from sanitize.detect.uniforms import faces_in_uniform
 from sanitize.plan import BLUR, KEEP, SAMPLED, STILL, TRACKED, RenderPlan, Track, settings_to_json
 from sanitize.policy import Policy
 from sanitize.types import Box, MediaInfo, Region
 
 OFFICER_LABEL = "officer?"
-# A uniform region belongs to a face when it overlaps that face's torso box this much.
-TORSO_IOU = 0.3
 # Video: a uniform seen on a sampled frame belongs to a face track seen within this time.
-TORSO_NEAR_S = 0.5
+UNIFORM_NEAR_S = 0.5
 
 
 def new_plan(rel: Path, src: Path, sha256: str, media: MediaInfo, out_format: str,
@@ -36,11 +34,10 @@ def new_plan(rel: Path, src: Path, sha256: str, media: MediaInfo, out_format: st
 def plan_image(plan: RenderPlan, blur: list[Region], regions: list[Region],
                policy: Policy) -> RenderPlan:
     """Tracks for a picture: one still box per region the policy blurs."""
-    w, h = plan.media.width, plan.media.height
     uniforms = [r for r in regions if r.kind == "uniform"]
-    for r in blur:
-        officer = r.kind == "face" and any(
-            torso_box(r.box, w, h).iou(u.box) >= TORSO_IOU for u in uniforms)
+    in_uniform = faces_in_uniform([r.box for r in blur], uniforms)
+    for r, officer in zip(blur, in_uniform, strict=True):
+        officer = officer and r.kind == "face"
         plan.tracks.append(Track(
             plan.next_track_id(), r.kind, {0: _box(r.box)}, {0: float(r.score)}, r.detector,
             STILL, KEEP if officer else BLUR, policy.rule(r.kind).clauses,
@@ -53,7 +50,6 @@ def plan_video(plan: RenderPlan, faces: MaskPlan, summaries: list[Region],
                sampled: list[Region], flags: list[Region], policy: Policy) -> RenderPlan:
     """Tracks for a video: every face track with its sightings (masked through the
     face tracker exactly as in pass 2), then regions found on sampled frames."""
-    w, h = plan.media.width, plan.media.height
     plan.frame_times = [float(t) for t in faces.times]
     plan.analysed = None if faces.analysed is None else [int(i) for i in faces.analysed]
     plan.extend_s = faces.extend_s
@@ -62,7 +58,7 @@ def plan_video(plan: RenderPlan, faces: MaskPlan, summaries: list[Region],
     clauses = policy.rule("face").clauses
     for s in faces.sightings():
         boxes = dict(zip(s.frames, s.boxes, strict=True))
-        officer = _wears_uniform(boxes, plan.frame_times, uniforms, w, h)
+        officer = _wears_uniform(boxes, plan.frame_times, uniforms)
         r = summary.get(s.id)
         plan.tracks.append(Track(
             plan.next_track_id(), "face", boxes, dict(zip(s.frames, s.scores, strict=True)),
@@ -81,16 +77,17 @@ def plan_video(plan: RenderPlan, faces: MaskPlan, summaries: list[Region],
     return plan
 
 
-def _wears_uniform(boxes: dict[int, Box], times: list[float], uniforms: list[Region],
-                   w: int, h: int) -> bool:
+def _wears_uniform(boxes: dict[int, Box], times: list[float], uniforms: list[Region]) -> bool:
+    """A face track is an officer's when, on a sampled frame with a uniformed person,
+    its nearest sighting lies in that person's box (the uniform detector's rule)."""
     for u in uniforms:
         if u.t_start is None:
             continue
-        near = [i for i in boxes if abs(times[i] - u.t_start) <= TORSO_NEAR_S]
+        near = [i for i in boxes if abs(times[i] - u.t_start) <= UNIFORM_NEAR_S]
         if not near:
             continue
         i = min(near, key=lambda k: abs(times[k] - u.t_start))
-        if torso_box(boxes[i], w, h).iou(u.box) >= TORSO_IOU:
+        if faces_in_uniform([boxes[i]], [u])[0]:
             return True
     return False
 

@@ -17,7 +17,7 @@ from sanitize.batch import out_lock
 from sanitize.config import Settings
 from sanitize.detect.base import sha256_file
 from sanitize.detect.registry import get_detectors
-from sanitize.errors import SanitizeError
+from sanitize.errors import SanitizeError, UsageProblem
 from sanitize.ledger import Ledger
 from sanitize.plan import Decisions, RenderPlan
 from sanitize.render import render
@@ -31,8 +31,8 @@ def approve(out_root: Path, rel: str, reviewer: str, store: ReviewStore) -> dict
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(out_lock(out_root))  # not while a run writes OUT
-        except RuntimeError as e:
-            raise ReviewError(409, f"{e}: approve when it has finished", open=[]) from e
+        except (UsageProblem, RuntimeError) as e:
+            raise ReviewError(409, f"{e} (approve when it has finished)", open=[]) from e
         return _approve(out_root, rel, reviewer, store)
 
 
