@@ -12,7 +12,7 @@ from a stored plan writes the same bytes as the run that made it.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -119,6 +119,16 @@ class Flag:
         return cls(fid, f.kind, float(f.confidence), tuple(f.clauses), box, f.t_start,
                    f.t_end, f.detail, f.detector)
 
+    def extended(self, f: Finding) -> Flag:
+        """This flag grown over one more sampled finding of the same kind."""
+        box = self.box
+        if f.box:
+            other = Box(*(float(v) for v in f.box))
+            box = other if box is None else box.union(other)
+        return replace(self, score=max(self.score, float(f.confidence)), box=box,
+                       t_end=max(self.t_end or 0.0, f.t_end or f.t_start or 0.0),
+                       clauses=tuple(dict.fromkeys((*self.clauses, *f.clauses))))
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["clauses"] = list(self.clauses)
@@ -188,9 +198,17 @@ class RenderPlan:
         return f"r{len(self.tracks)}"
 
     def add_flags(self, findings: list[Finding]) -> None:
-        """Every blocking finding becomes a flag with a stable id (f0, f1, …)."""
+        """Every blocking finding becomes a flag with a stable id (f0, f1, …).  On video,
+        one kind seen on consecutive sampled frames is one flag over the whole span
+        (a uniform in view for a minute is one thing to resolve, not sixty)."""
         for f in findings:
-            if f.blocking:
+            if not f.blocking:
+                continue
+            last = next((g for g in reversed(self.flags) if g.kind == f.kind), None)
+            if (last is not None and f.t_start is not None and last.t_end is not None
+                    and f.t_start <= last.t_end + 1e-3):
+                self.flags[self.flags.index(last)] = last.extended(f)
+            else:
                 self.flags.append(Flag.from_finding(f"f{len(self.flags)}", f))
 
     def to_json(self) -> dict[str, Any]:

@@ -173,6 +173,20 @@ def test_keep_needs_reason_and_undo(client) -> None:
     assert entries[-1]["reviewer"] == "tester"
 
 
+def test_flag_fixed_by_an_added_box(client) -> None:
+    fid = file_id(POLICE.name)
+    flag = next(f for f in get(client, f"/api/files/{fid}").get_json()["flags"] if f["box"])
+    r = post(client, f"/api/files/{fid}/regions", {"kind": "other", "box": flag["box"]})
+    assert r.status_code == 200
+    d = get(client, f"/api/files/{fid}").get_json()
+    now = next(f for f in d["flags"] if f["id"] == flag["id"])
+    assert now["state"] == "cleared" and "added box" in now["reason"]
+    assert post(client, f"/api/files/{fid}/undo").status_code == 200
+    d = get(client, f"/api/files/{fid}").get_json()
+    assert next(f for f in d["flags"] if f["id"] == flag["id"])["state"] == "open"
+    assert not any(r["id"] == "a0" for r in d["regions"])
+
+
 def test_approve_keeps_one_officer_and_masks_the_rest(client, run) -> None:
     out, src = run["out"], run["in"] / POLICE.name
     before = sha(src)
@@ -202,7 +216,7 @@ def test_approve_keeps_one_officer_and_masks_the_rest(client, run) -> None:
     # A box added over a patch of the picture with no region in it.
     added_box = _free_patch(grown, w, h)
     r = post(client, f"/api/files/{fid}/regions", {"kind": "other", "box": added_box})
-    assert r.status_code == 200 and r.get_json()["id"] == "a0"
+    assert r.status_code == 200 and r.get_json()["id"] == "a1"  # a0 was added and undone
     for f in d["flags"]:
         assert post(client, f"/api/files/{fid}/flags/{f['id']}",
                     {"state": "cleared"}).status_code == 400

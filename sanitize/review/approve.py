@@ -8,6 +8,7 @@ that no decision keeps refuses the approval and leaves OUT as it was.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import os
 from pathlib import Path
@@ -39,9 +40,10 @@ def approve(out_root: Path, rel: str, reviewer: str, store: ReviewStore) -> dict
 def _approve(out_root: Path, rel: str, reviewer: str, store: ReviewStore) -> dict[str, Any]:
     with Ledger.open(out_root) as ledger:
         row = ledger.get(rel)
-        plan = store.plan(rel)
-        if row is None or plan is None or not row.output:
+        stored = store.plan(rel)
+        if row is None or stored is None or not row.output:
             raise ReviewError(409, "no render plan or output is stored for this file", open=[])
+        plan = copy.deepcopy(stored)  # the render may add faces the re-check found
         _check_original(plan)
         decisions = store.state(rel, plan.sha256).decisions
         faces = get_detectors(Settings(flags=False)).faces

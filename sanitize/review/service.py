@@ -45,12 +45,16 @@ from sanitize.review.store import (
     ReviewStore,
 )
 from sanitize.types import Box, MediaKind, Status
+from sanitize.video_stages import FLAG_EVERY_S
 
 ID_RE = re.compile(r"^[0-9a-f]{16}$")
 ADD_KINDS = ("face", "plate", "text", "other")
 MAX_REASON = 500
 VIEWS = ("edit", "preview", "output")
 JPEG_CACHE = 64
+# A flag counts as fixed by added boxes when they cover this share of its box on
+# every sampled second of its span (video flags are found once a second).
+COVERED = 0.9
 # Outline colours (RGB) in the edit view.
 _BLURRED, _KEPT, _ADDED, _FLAG, _OFFICER = (230, 40, 40), (40, 200, 60), (40, 120, 255), \
     (255, 170, 0), (255, 230, 0)
@@ -110,6 +114,13 @@ class ReviewService:
         sha = plan.sha256 if plan else (row.sha256_in or "")
         return FileRef(fid, row, plan, self.store.state(row.rel, sha))
 
+    def _inside(self, rel: str) -> Path:
+        """A path the ledger names below OUT; never anything outside it."""
+        p = (self.out_root / rel).resolve()
+        if self.out_root not in p.parents:
+            raise ReviewError(404, "no such file")
+        return p
+
     def _plan(self, ref: FileRef) -> RenderPlan:
         if ref.plan is None:
             raise ReviewError(409, "no render plan is stored for this file (it failed, or was "
@@ -155,7 +166,7 @@ class ReviewService:
             "frame_times": [round(t, 4) for t in plan.frame_times],
             "has_audio": bool(plan.media.has_audio and not plan.run_settings().mute),
             "regions": [region_json(plan, t, d) for t in [*plan.tracks, *d.added]],
-            "flags": [flag_json(f, d) for f in plan.flags],
+            "flags": [flag_json(plan, f, d) for f in plan.flags],
             "mutes": [[a, b] for a, b in d.mutes],
             "reviewable": True,
         }
@@ -233,7 +244,7 @@ class ReviewService:
         if not reason:
             raise ReviewError(400, "resolving a flag needs a reason")
         self.store.append(self.reviewer, ref.rel, plan.sha256, flag_id, state, reason)
-        return flag_json(flag, self.ref(fid).state.decisions)
+        return flag_json(plan, flag, self.ref(fid).state.decisions)
 
     def set_mutes(self, fid: str, ranges: Any) -> dict[str, Any]:
         ref = self.ref(fid)
@@ -281,7 +292,7 @@ class ReviewService:
                                                                           ref.state.decisions)
         if blocking:
             raise ReviewError(409, "resolve every flag before approving",
-                              open=[flag_json(f, ref.state.decisions) for f in blocking])
+                              open=[flag_json(plan, f, ref.state.decisions) for f in blocking])
         with self.render_lock:
             return approve(self.out_root, ref.rel, self.reviewer, self.store)
 
@@ -310,7 +321,7 @@ class ReviewService:
             if view == "output":
                 if not ref.row.output:
                     raise ReviewError(404, "this file has no output")
-                return self.frames.frame(self.out_root / ref.row.output, index)
+                return self.frames.frame(self._inside(ref.row.output), index)
             plan = self._plan(ref)
             if not 0 <= index < plan.frames:
                 raise ReviewError(404, "no such frame")
@@ -345,20 +356,54 @@ def region_json(plan: RenderPlan, t: Track, d: Decisions) -> dict[str, Any]:
     }
 
 
-def flag_json(f: Flag, d: Decisions) -> dict[str, Any]:
-    choice = d.flags.get(f.id)
-    return {"id": f.id, "kind": f.kind, "state": d.flag_state(f),
+def flag_json(plan: RenderPlan, f: Flag, d: Decisions) -> dict[str, Any]:
+    state, reason = flag_state(plan, f, d)
+    return {"id": f.id, "kind": f.kind, "state": state,
             "box": None if f.box is None else _box(f.box), "t_start": f.t_start,
             "t_end": f.t_end, "clauses": list(f.clauses), "score": round(f.score, 3),
-            "detail": f.detail, "reason": choice.reason if choice else ""}
+            "detail": f.detail, "reason": reason}
+
+
+def flag_state(plan: RenderPlan, f: Flag, d: Decisions) -> tuple[str, str]:
+    """(state, reason): a person's choice, else "cleared" when boxes they added mask
+    the flagged area wherever it was seen (fixed by blurring it), else open."""
+    choice = d.flags.get(f.id)
+    if choice is not None:
+        return choice.state, choice.reason
+    covering = [t for t in d.added if d.action(t) == BLUR]
+    if f.box is not None and covering and _covered(plan, f, covering):
+        return CLEARED, "masked by an added box"
+    return OPEN, ""
+
+
+def _covered(plan: RenderPlan, f: Flag, added: list[Track]) -> bool:
+    assert f.box is not None
+    layer = MaskLayer(plan, added)
+    if f.t_start is None:
+        frames = [0]
+    else:  # every sampled second of the flag's span (its box is the union over them)
+        from bisect import bisect_right
+
+        end = max(f.t_start, (f.t_end or f.t_start) - FLAG_EVERY_S)
+        times = [f.t_start + k * FLAG_EVERY_S
+                 for k in range(int((end - f.t_start) / FLAG_EVERY_S + 1e-6) + 1)]
+        frames = [max(0, bisect_right(plan.frame_times, t + 1e-6) - 1) for t in times]
+    area = f.box.area
+    return area > 0 and all(
+        sum(_inter(f.box, b) for b in layer.boxes(i)) >= COVERED * area for i in frames)
+
+
+def _inter(a: Box, b: Box) -> float:
+    return (max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1))
+            * max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1)))
 
 
 def open_flags(plan: RenderPlan, d: Decisions) -> list[Flag]:
-    return [f for f in plan.flags if d.flag_state(f) == OPEN]
+    return [f for f in plan.flags if flag_state(plan, f, d)[0] == OPEN]
 
 
 def confirmed_flags(plan: RenderPlan, d: Decisions) -> list[Flag]:
-    return [f for f in plan.flags if d.flag_state(f) == CONFIRMED]
+    return [f for f in plan.flags if flag_state(plan, f, d)[0] == CONFIRMED]
 
 
 def why(row: LedgerRow, plan: RenderPlan | None) -> str:

@@ -109,6 +109,7 @@ class ReviewStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a decision is stored as it is made
         self._db.executescript(_SCHEMA)
+        self._plans: dict[str, tuple[float, RenderPlan]] = {}
 
     @classmethod
     def open(cls, out_root: Path) -> ReviewStore:
@@ -133,9 +134,18 @@ class ReviewStore:
                 "VALUES (?, ?, ?, ?)", (plan.input, plan.sha256, plan.dumps(), time.time()))
 
     def plan(self, rel: str) -> RenderPlan | None:
+        """The stored plan, shared with other callers: copy it before changing it.
+        Parsed plans are cached by their save time (a video's holds every frame's time)."""
         with self._lock:
-            t = self._db.execute("SELECT plan_json FROM plans WHERE rel = ?", (rel,)).fetchone()
-        return None if t is None else RenderPlan.loads(t[0])
+            t = self._db.execute("SELECT saved_at FROM plans WHERE rel = ?", (rel,)).fetchone()
+            if t is None:
+                return None
+            cached = self._plans.get(rel)
+            if cached is None or cached[0] != t[0]:
+                text = self._db.execute("SELECT plan_json FROM plans WHERE rel = ?",
+                                        (rel,)).fetchone()[0]
+                cached = self._plans[rel] = (t[0], RenderPlan.loads(text))
+        return cached[1]
 
     # -------------------------------------------------------------- decisions
 
