@@ -18,8 +18,8 @@ from sanitize.render import render
 from sanitize.review.store import ReviewStore
 from sanitize.types import Box, Status
 
-FACES = shared_paths.FACES / "images"
-UNIFORM = shared_paths.CORPUS / "objects" / "uniform"
+FACES = shared_paths.DATA / "faces" / "images"
+UNIFORM = shared_paths.DATA / "objects" / "uniform"
 
 
 def sha(p: Path) -> str:
@@ -40,7 +40,7 @@ def test_track_json_round_trip_is_exact() -> None:
 
 
 @pytest.mark.parametrize("name", ["graduation_group.jpg"])
-def test_image_plan_stored_and_re_renders_identically(name: str, corpus: Path,
+def test_image_plan_stored_and_re_renders_identically(name: str,
                                                       tmp_path: Path) -> None:
     src = FACES / name
     plans = _run([src], tmp_path / "out", Settings(flags=False))
@@ -56,7 +56,7 @@ def test_image_plan_stored_and_re_renders_identically(name: str, corpus: Path,
     assert sha(out.path) == sha(written)
 
 
-def test_uniformed_faces_suggested_keep_but_blurred(corpus: Path, tmp_path: Path) -> None:
+def test_uniformed_faces_suggested_keep_but_blurred(tmp_path: Path) -> None:
     src = UNIFORM / "isf_jk_police_test.jpg"
     plan = _run([src], tmp_path / "out", Settings())[src.name]
     officers = [t for t in plan.tracks if t.suggested == KEEP]
@@ -65,7 +65,7 @@ def test_uniformed_faces_suggested_keep_but_blurred(corpus: Path, tmp_path: Path
     assert plan.flags and {f.kind for f in plan.flags} >= {"uniform"}
 
 
-def test_video_plan_re_renders_identically(corpus: Path, tmp_path: Path) -> None:
+def test_video_plan_re_renders_identically(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "clip.mp4", seconds=1.0)
     out_root = tmp_path / "out"
     plan = _run([clip.path], out_root, Settings(flags=False))["clip.mp4"]
@@ -78,7 +78,7 @@ def test_video_plan_re_renders_identically(corpus: Path, tmp_path: Path) -> None
     assert sha(out.path) == sha(written)
 
 
-def test_rerun_keeps_plan_status(corpus: Path, tmp_path: Path) -> None:
+def test_rerun_keeps_plan_status(tmp_path: Path) -> None:
     src = FACES / "friends_table.jpg"
     out = tmp_path / "out"
     first = _run([src], out, Settings(flags=False))[src.name]

@@ -1,6 +1,6 @@
 """The review workstation's JSON API (Flask test client) on a real run: the J&K police
-test photo (31 faces, uniforms → review), a corpus crowd photo and a video clip made
-from a real photo with a tone as its audio."""
+test photo (31 faces, uniforms → review), a group photo and a video clip made from a
+real photo with a tone as its audio (all from tests/data)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ from sanitize.types import Box
 
 TOKEN = "test-token-123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-POLICE = shared_paths.CORPUS / "objects" / "uniform" / "isf_jk_police_test.jpg"
-CROWD = shared_paths.FACES / "images" / "friends_table.jpg"
+POLICE = shared_paths.DATA / "objects" / "uniform" / "isf_jk_police_test.jpg"
+CROWD = shared_paths.DATA / "faces" / "images" / "friends_table.jpg"
 SETTINGS = Settings()
 
 
@@ -38,8 +38,6 @@ def sha(p: Path) -> str:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    if not POLICE.is_file() or not CROWD.is_file():
-        pytest.skip("test corpus not found")
     d = tmp_path_factory.mktemp("review")
     inputs = d / "in"
     inputs.mkdir()
