@@ -87,3 +87,17 @@ def test_rerun_keeps_plan_status(tmp_path: Path) -> None:
     assert results[0].status in (Status.SAFE, Status.REVIEW)
     with ReviewStore.open(out) as store:
         assert store.plan(src.name) == first
+
+
+def test_settings_round_trip(tmp_path: Path) -> None:
+    import dataclasses
+
+    from sanitize.config import ExtraModel
+    from sanitize.plan import settings_from_json, settings_to_json
+
+    s = Settings(mask="solid", max_pixels=5, max_video_seconds=7.5, jpeg_quality=80,
+                 flags=False, mute=True, policy_file=tmp_path / "p.toml",
+                 extra_models=(ExtraModel(tmp_path / "m.onnx", tmp_path / "m.yaml"),))
+    assert settings_from_json(settings_to_json(s)) == s
+    # A new Settings field must be stored with the plan too (a re-render needs it).
+    assert set(settings_to_json(s)) == {f.name for f in dataclasses.fields(Settings)}

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sanitize.batch import out_lock
+from sanitize.batch import out_lock, write_run_reports
 from sanitize.config import Settings
 from sanitize.detect.base import sha256_file
 from sanitize.detect.registry import get_detectors
@@ -22,7 +22,6 @@ from sanitize.errors import SanitizeError, UsageProblem
 from sanitize.ledger import Ledger
 from sanitize.plan import Decisions, RenderPlan
 from sanitize.render import render
-from sanitize.report.writer import write_reports
 from sanitize.review.service import ReviewError
 from sanitize.review.store import APPROVE, ReviewStore
 from sanitize.types import Approval, Status
@@ -75,8 +74,7 @@ def _approve(out_root: Path, rel: str, reviewer: str, store: ReviewStore) -> dic
                      {"output": out_rel.as_posix(), "sha256_out": sha_out,
                       "decisions": decisions.to_json()})
         results = [r.result() for r in ledger.rows()]
-    write_reports(out_root, results, sorted({m for r in results for m in r.models}),
-                  policy_file=plan.run_settings().policy_file)
+    write_run_reports(out_root, results, plan.run_settings())
     return {"status": "safe", "output": out_rel.as_posix()}
 
 
