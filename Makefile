@@ -1,5 +1,7 @@
 # One entry point for people and CI.  `make demo` sets everything up on a fresh
 # Debian/Ubuntu machine and runs the main job on samples/; `make test` runs the tests.
+# Models go where an installed sanitize looks for them: the user's data folder
+# (~/.local/share/sanitize/models), or $SANITIZE_MODEL_DIR when set.
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -28,6 +30,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/python -m sanitize.install_models
+	$(BIN)/sanitize doctor
 	touch $(STAMP)
 
 test: setup

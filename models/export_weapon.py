@@ -1,4 +1,4 @@
-"""Rebuild models/weapon_basegun_keypoints.onnx from the published basegun-ml wheel.
+"""Rebuild sanitize/models/weapon_basegun_keypoints.onnx from the published basegun-ml wheel.
 
 This runs ONCE, by a maintainer, in a separate throw-away virtual environment:
 sanitize itself never imports torch or ultralytics (run time is ONNX Runtime only).
@@ -70,7 +70,9 @@ MEMBER_SHA256 = "7e4613330f57d91e7d6d5edea251fc87200dfca504a70ada954f95340d64572
 # The versions the committed ONNX was made with; the file's sha256 depends on them.
 PINNED = {"torch": "2.13.0+cpu", "ultralytics": "8.4.190", "onnx": "1.20.1"}
 EXPECTED_ONNX_SHA256 = "6abd01079e78c31aae1fc25087ff90dc8124109fbe3e8a43154284fa9c4cc9c5"
-OUT_DEFAULT = Path(__file__).resolve().parent / "weapon_basegun_keypoints.onnx"
+# Shipped inside the package (sanitize/models/), so a wheel carries it.
+OUT_DEFAULT = (Path(__file__).resolve().parents[1] / "sanitize" / "models"
+               / "weapon_basegun_keypoints.onnx")
 
 
 def sha256_of(path: Path) -> str:

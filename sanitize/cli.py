@@ -258,3 +258,17 @@ def export_csv(out_root: Path, output: Path | None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@main.command()
+def doctor() -> None:
+    """Is this machine ready?  Every model (sha256, where, OK/MISSING/BAD HASH),
+    the video codecs, the tools the tests use, Python and package versions.
+
+    Exit 0: ready; 3: something required is missing (the last line says what to run)."""
+    from sanitize.doctor import report
+
+    lines, ready = report()
+    click.echo("\n".join(lines))
+    sys.exit(EXIT_SAFE if ready else EXIT_USAGE)
+

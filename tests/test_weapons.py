@@ -27,13 +27,14 @@ from PIL import Image, ImageOps
 
 from sanitize.detect.base import sha256_file
 from sanitize.detect.yolo import ClassMapError, YoloDetector, load_class_map, parse_class_map
-from sanitize.model_store import REPO_MODELS
+from sanitize.model_store import PACKAGED_MODELS
 from sanitize.types import Region
 
 OBJECTS = shared_paths.CORPUS / "objects"
 REVOLVER = shared_paths.DATA / "objects" / "gun" / "basegun_revolver.jpg"
-ONNX = REPO_MODELS / "weapon_basegun_keypoints.onnx"
-YAML = REPO_MODELS / "weapon.yaml"
+ONNX = PACKAGED_MODELS / "weapon_basegun_keypoints.onnx"
+YAML = PACKAGED_MODELS / "weapon.yaml"
+EXPORT_SCRIPT = Path(__file__).resolve().parents[1] / "models" / "export_weapon.py"
 
 NO_GUN_IN_GUN_FOLDER = {"basegun_noWeapon.JPG"}
 CLOSE_UP_ONLY = {"basegun_bad_quality.JPG"}
@@ -277,13 +278,13 @@ def test_class_map_unreadable(tmp_path) -> None:
         load_class_map(bad)
 
 
-def test_committed_model_found_with_another_model_dir(tmp_path, monkeypatch) -> None:
+def test_packaged_model_found_with_another_model_dir(tmp_path, monkeypatch) -> None:
     from sanitize.detect.weapons import WeaponDetector, weapon_onnx_path
 
     monkeypatch.setenv("SANITIZE_MODEL_DIR", str(tmp_path))
     assert weapon_onnx_path() == ONNX
     assert WeaponDetector().models()[0].sha256 == sha256_file(ONNX)
-    # An altered copy in the model directory is refused, the committed one used instead.
+    # An altered copy in the model directory is refused, the packaged one used instead.
     (tmp_path / ONNX.name).write_bytes(b"tampered")
     assert weapon_onnx_path() == ONNX
 
@@ -357,12 +358,12 @@ def test_export_script_pins_the_committed_file() -> None:
 
     from sanitize.detect.weapons import WEAPON_ONNX, WEAPON_SHA256
 
-    spec = importlib.util.spec_from_file_location("export_weapon", REPO_MODELS / "export_weapon.py")
+    spec = importlib.util.spec_from_file_location("export_weapon", EXPORT_SCRIPT)
     assert spec and spec.loader
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)  # stdlib imports only at top level: no torch needed
     assert script.EXPECTED_ONNX_SHA256 == WEAPON_SHA256
-    assert script.OUT_DEFAULT.name == WEAPON_ONNX
+    assert script.OUT_DEFAULT == ONNX and ONNX.name == WEAPON_ONNX
 
 
 @needs_corpus

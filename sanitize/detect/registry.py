@@ -160,5 +160,5 @@ def _builtin_digests(flags: bool, where: str) -> tuple[str, ...]:
         from sanitize.detect import weapons
 
         weapons.weapon_onnx_path()  # raises ModelMissing
-        out += [weapons.WEAPON_SHA256, sha256_file(weapons.WEAPON_CLASSES)]
+        out += [weapons.WEAPON_SHA256, sha256_file(weapons.weapon_classes_path())]
     return tuple(out)

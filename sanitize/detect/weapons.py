@@ -1,9 +1,10 @@
 """Weapon flags (policy clause 28: recovered weapons may only be shown after sealing).
 
 The model is basegun-ml's YOLOv8n-pose `keypoints.pt` (one class, 'weapon'),
-exported to ONNX by models/export_weapon.py and committed as
-models/weapon_basegun_keypoints.onnx; models/weapon.yaml maps its class to the
-policy kind 'weapon' and sets the score threshold.
+exported to ONNX by models/export_weapon.py and shipped in the package as
+sanitize/models/weapon_basegun_keypoints.onnx; sanitize/models/weapon.yaml maps
+its class to the policy kind 'weapon' and sets the score threshold.  A copy of
+either in the model folder (SANITIZE_MODEL_DIR) takes precedence.
 
 It was made for basegun, the French Interior Ministry's tool that identifies
 firearms from photos taken by police: one whole long gun or handgun laid out on
@@ -54,17 +55,14 @@ from pathlib import Path
 
 import numpy as np
 
-from sanitize.detect.base import ModelInfo, sha256_file
+from sanitize.detect.base import ModelInfo
 from sanitize.detect.yolo import ClassSpec, YoloDetector, load_class_map
-from sanitize.errors import ModelMissing
-from sanitize.model_store import REPO_MODELS, model_dir, model_path
+from sanitize.model_store import data_file, model_path
 from sanitize.types import Box, Region
 
 WEAPON_ONNX = "weapon_basegun_keypoints.onnx"
 WEAPON_SHA256 = "6abd01079e78c31aae1fc25087ff90dc8124109fbe3e8a43154284fa9c4cc9c5"
-# The class map is configuration that ships with the code, not an installed model
-# file, so it is read from the repository even when SANITIZE_MODEL_DIR points elsewhere.
-WEAPON_CLASSES = REPO_MODELS / "weapon.yaml"
+WEAPON_CLASSES = "weapon.yaml"
 
 
 @dataclass(frozen=True)
@@ -87,14 +85,14 @@ def muzzle_angle(kpts: np.ndarray) -> float | None:
 
 
 class WeaponDetector:
-    """Finds weapons (kind 'weapon', label 'weapon') with the committed basegun model."""
+    """Finds weapons (kind 'weapon', label 'weapon') with the shipped basegun model."""
 
     name = "weapons"
 
-    def __init__(self, class_map: Path = WEAPON_CLASSES, look_from: float = 0.2,
+    def __init__(self, class_map: Path | None = None, look_from: float = 0.2,
                  left_deg: float = 150.0, demote: float = 0.75, crop_margin: float = 0.15,
                  second_look: bool = True) -> None:
-        cmap = load_class_map(class_map)
+        cmap = load_class_map(class_map or weapon_classes_path())
         path = weapon_onnx_path()
         self._yolo = YoloDetector(
             path, cmap.classes, self.name, cmap.model_info(WEAPON_SHA256), input_size=640
@@ -186,18 +184,10 @@ def markings(candidates: list[Candidate], plates: list[Region], threshold: float
 
 
 def weapon_onnx_path() -> Path:
-    """The verified ONNX file: from the model directory, else the copy committed in models/.
+    """The verified ONNX file: the model folder's copy, else the one in the package."""
+    return model_path(WEAPON_ONNX, WEAPON_SHA256)
 
-    Unlike the other models it is committed, not installed by `install_models`, so a
-    model directory set with SANITIZE_MODEL_DIR may not hold it; the committed copy is
-    just as good once its sha256 matches.
-    """
-    try:
-        return model_path(WEAPON_ONNX, WEAPON_SHA256)
-    except ModelMissing:
-        committed = REPO_MODELS / WEAPON_ONNX
-        if model_dir() == REPO_MODELS or not committed.is_file():
-            raise
-        if sha256_file(committed) != WEAPON_SHA256:
-            raise
-        return committed
+
+def weapon_classes_path() -> Path:
+    """The class map: the model folder's copy, else the one in the package."""
+    return data_file(WEAPON_CLASSES)
