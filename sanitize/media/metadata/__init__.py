@@ -17,6 +17,7 @@ One parser class per container family (`registry.PARSERS`), chosen by
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from sanitize.media.metadata.base import Parser, item, mapped
@@ -28,13 +29,7 @@ __all__ = ["Parser", "inventory", "residual"]
 
 def inventory(path: Path) -> list[MetadataItem]:
     """Identifying metadata an input file carries, as classes (no values).  Never raises."""
-    try:
-        with mapped(Path(path)) as buf:
-            if not buf:
-                return [item("unparsed", "file", "empty")]
-            return parser_for(Path(path), buf).inventory()
-    except Exception as exc:  # noqa: BLE001 - an inventory must never stop the pipeline
-        return [item("unparsed", "file", type(exc).__name__)]
+    return _read(Path(path), Parser.inventory)
 
 
 def residual(path: Path) -> list[MetadataItem]:
@@ -42,10 +37,14 @@ def residual(path: Path) -> list[MetadataItem]:
 
     Fail-closed: formats other than JPEG/PNG/WebP/MP4, and anything unreadable,
     come back as "unparsed" items rather than as an empty list."""
+    return _read(Path(path), Parser.residual)
+
+
+def _read(path: Path, view: Callable[[Parser], list[MetadataItem]]) -> list[MetadataItem]:
     try:
-        with mapped(Path(path)) as buf:
+        with mapped(path) as buf:
             if not buf:
                 return [item("unparsed", "file", "empty")]
-            return parser_for(Path(path), buf).residual()
-    except Exception as exc:  # noqa: BLE001 - the re-check must report, not crash
+            return view(parser_for(path, buf))
+    except Exception as exc:  # noqa: BLE001 - a re-read must report, never stop the pipeline
         return [item("unparsed", "file", type(exc).__name__)]
