@@ -76,7 +76,7 @@ def _settings(mask: str, max_megapixels: float, no_flags: bool, mute: bool,
 
 def _common(f):
     options = [
-        click.option("--mask", type=click.Choice(["pixelate", "blur", "solid"]), default="pixelate",
+        click.option("--mask", type=click.Choice(["blur", "pixelate", "solid"]), default="blur",
                      show_default=True, help="How faces and plates are masked."),
         click.option("--max-megapixels", type=float, default=200.0, show_default=True,
                      help="Refuse pictures/frames larger than this (decompression-bomb guard)."),

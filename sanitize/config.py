@@ -16,7 +16,7 @@ class ExtraModel:
 
 @dataclass(frozen=True)
 class Settings:
-    mask: str = "pixelate"  # pixelate | blur | solid
+    mask: str = "blur"  # blur | pixelate | solid (sanitize.redact)
     max_pixels: int = 200_000_000  # decompression-bomb guard, per picture/frame
     max_video_seconds: float = 4 * 3600.0
     jpeg_quality: int = 92

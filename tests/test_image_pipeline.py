@@ -134,21 +134,28 @@ def _inside(a: Box, b: Box) -> float:
     return ix * iy / max(1e-6, a.w * a.h)
 
 
+@pytest.mark.parametrize("mask", ["blur", "pixelate"])
 @pytest.mark.parametrize("src", [
     DATA / "faces" / "images" / "graduation_group.jpg",
     pytest.param(CORPUS / "faces" / "images" / "large_group.jpg", marks=pytest.mark.needs_corpus),
+    pytest.param(CORPUS / "faces" / "images" / "fans_crowd.jpg", marks=pytest.mark.needs_corpus),
     pytest.param(CORPUS / "faces" / "hires" / "mosaic_4000x3000.jpg",
                  marks=[pytest.mark.slow, pytest.mark.needs_corpus]),
 ], ids=lambda p: p.name)
-def test_a_mask_is_not_itself_found_as_a_face(src: Path, tmp_path: Path) -> None:
+def test_a_mask_is_not_itself_found_as_a_face(src: Path, mask: str, tmp_path: Path) -> None:
     """One masking pass, no verify rounds: the detector must not fire on the masks.
-    (With 6 full-contrast cells it fired 58 times inside masks on these pictures.)"""
+    (With 6 full-contrast cells it fired 58 times inside masks on these pictures;
+    a true ellipse, 6-10 times on six crowds.)  The 12 MP mosaic's blur masks are
+    judged after the pipeline's verify rounds (below): one pass leaves 2-3 hits
+    scoring 0.25-0.37 inside its 250 ovals."""
+    if mask == "blur" and src.name.startswith("mosaic"):
+        pytest.skip("judged end to end: test_blur_masks_leave_no_face_on_the_12mp_mosaic")
     detectors = get_detectors(FACES_ONLY)
     rgb = images.decode(src, "jpeg", 10**9).rgb
     faces = detectors.faces.detect(rgb)
     h, w = rgb.shape[:2]
     covers = [cover_box("face", f.box, w, h) for f in faces]
-    masked = mask_boxes(rgb.copy(), covers, "pixelate")
+    masked = mask_boxes(rgb.copy(), covers, mask)
     out = tmp_path / "masked.jpg"
     images.encode(masked, None, "jpeg", out, Settings().jpeg_quality)
     again = detectors.faces.detect(images.decode(out, "jpeg", 10**9).rgb)
@@ -157,7 +164,17 @@ def test_a_mask_is_not_itself_found_as_a_face(src: Path, tmp_path: Path) -> None
     assert on_masks == [], [(r.detector, round(r.score, 2), r.box.as_list()) for r in on_masks]
 
 
-@pytest.mark.parametrize("mask", ["blur", "solid"])
+@pytest.mark.slow
+@pytest.mark.needs_corpus
+def test_blur_masks_leave_no_face_on_the_12mp_mosaic(tmp_path: Path) -> None:
+    src = CORPUS / "faces" / "hires" / "mosaic_4000x3000.jpg"
+    res = process_file(src, Path(src.name), tmp_path, Settings(flags=False, mask="blur"))
+    assert res.status is Status.SAFE, (res.error, [f.kind for f in res.findings])
+    out = images.decode(tmp_path / res.output, "jpeg", 10**9)
+    assert get_detectors(FACES_ONLY).faces.detect(out.rgb) == []
+
+
+@pytest.mark.parametrize("mask", ["pixelate", "solid"])
 def test_other_masks_also_hide_faces(mask: str, tmp_path: Path) -> None:
     src = DATA / "faces" / "images" / "obama_biden_stage.jpg"
     settings = Settings(flags=False, mask=mask)

@@ -1,0 +1,83 @@
+"""Masks on real faces: the whole head is covered and nothing finer than a
+quarter of a head survives, in every mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shared_paths
+
+from sanitize.config import Settings
+from sanitize.detect.registry import get_detectors
+from sanitize.media import images
+from sanitize.redact import MASKS, _oval_alpha, cover_box, mask_boxes
+from sanitize.types import Box
+
+DATA = shared_paths.DATA
+
+
+@pytest.mark.parametrize("kind", ["face", "plate", "text", "other"])
+@pytest.mark.parametrize("shape", [(40, 40), (120, 60), (30, 90), (400, 500)])
+def test_the_oval_core_covers_the_whole_detector_box(kind: str, shape: tuple[int, int]) -> None:
+    w, h = shape
+    box = Box(200.0, 300.0, 200.0 + w, 300.0 + h)
+    cover = cover_box(kind, box, 4000, 4000)
+    alpha = _oval_alpha(4000, 4000, (cover.x1, cover.y1, cover.x2, cover.y2), 5.0)
+    inside = alpha[int(box.y1):int(box.y2), int(box.x1):int(box.x2)]
+    assert inside.min() == 1.0
+
+
+@pytest.fixture(scope="module")
+def closeup() -> tuple[np.ndarray, list[Box]]:
+    src = DATA / "faces" / "images" / "obama_biden_stage.jpg"
+    rgb = images.decode(src, "jpeg", 10**9).rgb
+    faces = get_detectors(Settings(flags=False)).faces.detect(rgb)
+    assert len(faces) >= 2
+    return rgb, [f.box for f in faces]
+
+
+@pytest.mark.parametrize("mode", MASKS)
+def test_fine_detail_does_not_reach_the_mask(mode: str, closeup) -> None:
+    """Change the face's fine detail (eyes, mouth, skin texture: +-40 grey levels of
+    noise): the mask must come out (almost) the same, so it cannot be carrying it."""
+    rgb, faces = closeup
+    h, w = rgb.shape[:2]
+    covers = [cover_box("face", b, w, h) for b in faces]
+    altered = rgb.copy()
+    rng = np.random.default_rng(7)
+    for b in faces:
+        y1, y2, x1, x2 = int(b.y1), int(b.y2), int(b.x1), int(b.x2)
+        noise = rng.integers(-40, 41, size=altered[y1:y2, x1:x2].shape)
+        altered[y1:y2, x1:x2] = np.clip(altered[y1:y2, x1:x2] + noise, 0, 255)
+    a = mask_boxes(rgb.copy(), covers, mode).astype(int)
+    b = mask_boxes(altered, covers, mode).astype(int)
+    for box in faces:
+        y1, y2, x1, x2 = int(box.y1), int(box.y2), int(box.x1), int(box.x2)
+        # The original face region differs by ~20 levels on average after the noise;
+        # its mask by well under one.
+        assert np.abs(a[y1:y2, x1:x2] - b[y1:y2, x1:x2]).mean() < 1.0
+
+
+@pytest.mark.parametrize("mode", ["blur", "pixelate"])
+def test_masked_head_keeps_no_edges(mode: str, closeup) -> None:
+    rgb, faces = closeup
+    h, w = rgb.shape[:2]
+    out = mask_boxes(rgb.copy(), [cover_box("face", b, w, h) for b in faces], mode)
+    for b in faces:
+        y1, y2, x1, x2 = int(b.y1) + 2, int(b.y2) - 2, int(b.x1) + 2, int(b.x2) - 2
+        grey_in = rgb[y1:y2, x1:x2].mean(axis=2)
+        grey_out = out[y1:y2, x1:x2].mean(axis=2)
+        # Gradient energy: blocks keep a few cell edges, the blur none.
+        def energy(g: np.ndarray) -> float:
+            return float(np.abs(np.diff(g, axis=0)).mean() + np.abs(np.diff(g, axis=1)).mean())
+        assert energy(grey_out) < 0.1 * energy(grey_in)
+
+
+def test_masks_are_deterministic_and_work_on_one_plane(closeup) -> None:
+    rgb, faces = closeup
+    h, w = rgb.shape[:2]
+    covers = [cover_box("face", b, w, h) for b in faces]
+    assert np.array_equal(mask_boxes(rgb.copy(), covers), mask_boxes(rgb.copy(), covers))
+    grey = np.ascontiguousarray(rgb[:, :, 0])
+    out = mask_boxes(grey.copy(), covers)  # video masks Y, U and V planes one by one
+    assert out.shape == grey.shape and not np.array_equal(out, grey)
