@@ -14,6 +14,7 @@ import json
 import os
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from PIL import Image, ImageDraw
@@ -21,16 +22,18 @@ from PIL import Image, ImageDraw
 from sanitize import __version__
 from sanitize.config import Settings
 from sanitize.policy import load_policy
+from sanitize.summary import why
 from sanitize.types import FileResult, Status
 
-THUMB = 320
+THUMB = 240  # shown at 160 px; 1.5x for sharp high-density screens
 _env = Environment(loader=PackageLoader("sanitize.report", "templates"),
                    autoescape=select_autoescape(["html", "j2"]))
 
 
 def write_reports(out_root: Path, results: list[FileResult], models: list[str],
-                  settings: Settings | None = None) -> None:
-    """`settings`: the run's own (recorded in both reports); default settings if None."""
+                  settings: Settings | None = None, review_url: str | None = None) -> None:
+    """`settings`: the run's own (recorded in both reports); default settings if None.
+    `review_url`, when the review page runs, adds links to it from each row."""
     out_root.mkdir(parents=True, exist_ok=True)
     settings = settings or Settings()
     ordered = sorted(results, key=lambda r: r.input)
@@ -45,24 +48,60 @@ def write_reports(out_root: Path, results: list[FileResult], models: list[str],
     }
     _atomic_write(out_root / "report.json", json.dumps(doc, ensure_ascii=False, indent=1))
     policy = load_policy(settings.policy_file)
+    cited = {c for r in ordered for f in r.findings for c in f.clauses}
+    legend = [policy.clauses[c] for c in sorted(cited, key=_clause_order) if c in policy.clauses]
     html = _env.get_template("report.html.j2").render(
-        doc=doc, rows=[_row(out_root, r) for r in ordered], clauses=policy.clauses,
+        doc=doc, rows=[_row(out_root, r) for r in ordered], legend=legend,
+        review_url=review_url,
     )
     _atomic_write(out_root / "report.html", html)
 
 
-def _row(out_root: Path, r: FileResult) -> dict:
-    visual = [f for f in r.findings if not f.kind.startswith("metadata:")]
-    # A crowd gives dozens of face findings: one line per blurred kind, each flag in full.
-    blurred = Counter(f.kind for f in visual if f.action == "blurred")
-    clauses_of = {f.kind: f.clauses for f in visual}
+_RANK = {Status.REVIEW: "0", Status.ERROR: "1", Status.SAFE: "2"}  # status sort: work first
+
+
+def _row(out_root: Path, r: FileResult) -> dict[str, Any]:
     return {
         "r": r,
+        "rank": _RANK.get(r.status, "3"),
+        "why": why(r),
+        "lines": _lines(r),
         "thumb": _thumbnail(out_root, r),
-        "metadata": sorted({m.cls for m in r.metadata_removed}),
-        "blurred": [(k, n, clauses_of[k]) for k, n in sorted(blurred.items())],
-        "flags": [f for f in visual if f.action != "blurred"],
     }
+
+
+def _lines(r: FileResult) -> list[str]:
+    """The findings folded under the why line: each flag in full, one line per
+    masked kind (a crowd gives dozens of faces), metadata classes in one line.
+    Clauses by number only: their text is in the legend once."""
+    out: list[str] = []
+    masked = Counter(f.kind for f in r.findings if f.action == "blurred" and not f.blocking)
+    for f in r.findings:
+        if (f.action == "blurred" and not f.blocking) or f.kind.startswith("metadata:"):
+            continue
+        where = ""
+        if f.t_start is not None:
+            where = f" · {f.t_start:.1f}–{(f.t_end or f.t_start):.1f} s"
+        elif f.box:
+            where = f" · box {f.box}"
+        out.append(f"{f.kind} · {f.action} · {f.confidence:.2f}{where} · {_cl(f.clauses)}"
+                   + (f" · {f.detail}" if f.detail else ""))
+    clauses_of = {f.kind: f.clauses for f in r.findings}
+    for kind, n in sorted(masked.items()):
+        out.append(f"{kind} × {n} · masked · {_cl(clauses_of[kind])}")
+    removed = sorted({m.cls for m in r.metadata_removed})
+    if removed:
+        out.append(f"metadata removed: {', '.join(removed)} · cl. 29")
+    return out
+
+
+def _cl(clauses: tuple[str, ...]) -> str:
+    return "cl. " + ", ".join(clauses) if clauses else ""
+
+
+def _clause_order(number: str) -> tuple[int, str]:
+    digits = "".join(ch for ch in number if ch.isdigit())
+    return (int(digits) if digits else 10**6, number)
 
 
 def _thumbnail(out_root: Path, r: FileResult) -> str | None:
