@@ -7,8 +7,11 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 APT_PKGS := ffmpeg libimage-exiftool-perl libgl1 libglib2.0-0
+# Only the tests need it: the review page's browser tests drive Debian's chromium
+# (Playwright never downloads a browser). Without it those tests skip.
+TEST_APT_PKGS := chromium
 
-.PHONY: demo setup system-deps test test-slow test-all bench lint clean
+.PHONY: demo setup system-deps test-deps test test-slow test-all bench lint clean
 
 demo: setup
 	$(BIN)/sanitize run samples -o out; code=$$?; \
@@ -33,13 +36,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/sanitize doctor
 	touch $(STAMP)
 
-test: setup
+test-deps:
+	@missing=""; for p in $(TEST_APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else echo "browser tests will skip: sudo apt-get install$$missing"; fi; \
+	fi
+
+test: setup test-deps
 	$(BIN)/python -m pytest -q
 
-test-slow: setup
+test-slow: setup test-deps
 	$(BIN)/python -m pytest -q -m slow
 
-test-all: setup
+test-all: setup test-deps
 	$(BIN)/python -m pytest -q -m ''
 
 bench: setup
