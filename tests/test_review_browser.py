@@ -35,10 +35,12 @@ CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
 DOCS = REPO / "docs"
-# Flags that keep Chromium from reaching out to Google services (there is no network).
+# Flags that keep Chromium from reaching out to Google services (there is no network);
+# /dev/shm is small in containers.
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
 ]
 VIEWPORT = {"width": 1360, "height": 820}
 TEAM_PHOTO = shared_paths.DATA / "objects" / "uniform" / "isf_jk_police_test.jpg"
