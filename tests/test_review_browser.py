@@ -1,10 +1,12 @@
 """The review page in a real browser: Debian's Chromium driven by Playwright.
 
-The server is the real `sanitize review` on a real run folder (two samples through
-`sanitize run`): one picture that went to safe/ (a group of faces) and one that went to
-review/ (a revolver, weapon flag). The page is used as a person would: mouse for keeping a
-face and drawing a box, keyboard for approve and undo. The screenshots it saves are the
-README's (docs/review-en.png, docs/review-hi.png).
+The server is the real `sanitize review` on a real run folder (`sanitize run` over two
+samples, a short clip and a police team photo): a group of faces that went to safe/, a
+revolver that went to review/ (weapon flag), a video, and officers in uniform (clause 27).
+The page is used as a person would: the mouse keeps faces and draws boxes, the keyboard
+approves, undoes and steps frames. Screenshots go to the test's tmp folder; with
+SANITIZE_UPDATE_SCREENSHOTS=1 the first two replace the README's docs/review-en.png and
+docs/review-hi.png (look at them before committing).
 
 Playwright only drives /usr/bin/chromium (never `playwright install`); the tests skip only
 where that browser is absent.
@@ -91,9 +93,9 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     videoclips.make_clip(src / "patrol.mp4", size=(320, 180), seconds=1.5, fps=10)
     shutil.copy2(TEAM_PHOTO, src / TEAM_PHOTO.name)
     out = root / "out"
-    subprocess.run([sys.executable, "-m", "sanitize", "run", str(src), "-o", str(out)],
-                   cwd=REPO, capture_output=True, timeout=600)
-    assert (out / "review" / "seized_revolver.jpg").is_file(), "the revolver should need review"
+    run = subprocess.run([sys.executable, "-m", "sanitize", "run", str(src), "-o", str(out)],
+                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert (out / "review" / "seized_revolver.jpg").is_file(), run.stdout + run.stderr
     assert (out / "safe" / "graduation_group.jpg").is_file()
     return out
 
