@@ -6,10 +6,12 @@
 Each stage is timed on its own, given the previous stages' output, exactly as the
 pipeline calls them: text detection once per picture, then plates (recognition of
 candidate lines + Haar cascade) and documents on that text; uniforms on the face
-detector's regions; seized items on the weapon detector's regions.  Faces and
-weapons belong to other benchmarks; they are run (untimed) only to feed uniforms
-and seized items.  CPU ms (one thread) with wall ms in brackets; the machine is
-shared, so wall time varies with its load.
+detector's regions ("uniforms_face": faces only; "uniforms": plus HOG body shapes,
+as the pipeline runs it); the weapon model alone ("weapon_model") and with its
+second look ("weapons", as the pipeline runs it); seized items on the weapon
+detector's regions.  Faces belong to another benchmark; they are run (untimed)
+only to feed uniforms and seized items.  CPU ms (one thread) with wall ms in
+brackets; the machine is shared, so wall time varies with its load.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from sanitize.detect.uniforms import UniformDetector
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 FOLDERS = ["objects/plate", "objects/doc", "objects/uniform", "objects/person",
            "objects/gun", "faces/images"]
-STAGES = ["text", "plates", "documents", "uniforms", "seized"]
+STAGES = ["text", "plates", "documents", "uniforms_face", "uniforms", "weapon_model",
+          "weapons", "seized"]
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -75,8 +78,16 @@ def bench_picture(rgb: np.ndarray, dets: dict[str, Any]) -> dict[str, tuple[floa
     stage("plates", lambda: dets["plates"].detect(rgb, text))
     stage("documents", lambda: dets["documents"].detect(rgb, text))
     faces = dets["faces"].detect(rgb) if dets["faces"] else []
+    # Side by side: the face-only uniform path and the full one (plus HOG body shapes);
+    # the weapon model alone and with its second look (keypoints, flipped crops).
+    stage("uniforms_face", lambda: dets["uniforms_face"].detect(rgb, faces))
     stage("uniforms", lambda: dets["uniforms"].detect(rgb, faces))
-    weapons = dets["weapons"].detect(rgb) if dets["weapons"] else []
+    weapons: list = []
+    if dets["weapons"]:
+        stage("weapon_model", lambda: dets["weapons"]._yolo.detect(rgb))
+        weapons = stage("weapons", lambda: dets["weapons"].detect(rgb))
+    else:
+        times["weapon_model"] = times["weapons"] = (0.0, 0.0)
     stage("seized", lambda: dets["seized"].detect(rgb, weapons + faces))
     return times
 
@@ -88,7 +99,8 @@ def main() -> None:
     cv2.setNumThreads(1)
     dets = {
         "plates": PlateDetector(), "documents": DocumentDetector(),
-        "uniforms": UniformDetector(), "seized": SeizedItemsDetector(),
+        "uniforms": UniformDetector(), "uniforms_face": UniformDetector(body=False),
+        "seized": SeizedItemsDetector(),
         "faces": optional_detector("faces", "FaceDetector"),
         "weapons": optional_detector("weapons", "WeaponDetector"),
     }

@@ -136,6 +136,9 @@ def test_model_provenance() -> None:
     names = [m.name for m in PlateDetector().models()]
     assert names[:2] == [DET_MODEL.name, REC_MODEL.name] and "haarcascade" in names[2]
     assert [m.name for m in DocumentDetector().models()] == [DET_MODEL.name]
+    (hog,) = UniformDetector().models()  # the people detector compiled into OpenCV
+    assert hog.name == "opencv-hog-default-people" and len(hog.sha256) == 64
+    assert UniformDetector(body=False).models() == []
 
 
 def test_tiny_and_blank_pictures() -> None:

@@ -91,6 +91,18 @@ def _hog() -> cv2.HOGDescriptor:
 _HOG: cv2.HOGDescriptor | None = None
 
 
+def hog_model() -> ModelInfo:
+    """Provenance of the people detector: the SVM weights compiled into OpenCV (no
+    file), identified by the sha256 of the coefficient vector."""
+    import hashlib
+
+    coef = np.ascontiguousarray(cv2.HOGDescriptor_getDefaultPeopleDetector(), np.float32)
+    return ModelInfo("opencv-hog-default-people", cv2.__version__, "Apache-2.0 (OpenCV)",
+                     hashlib.sha256(coef.tobytes()).hexdigest(),
+                     "PyPI opencv-python (cv2.HOGDescriptor_getDefaultPeopleDetector, "
+                     "compiled in; Dalal-Triggs INRIA person model)")
+
+
 def body_people(rgb: np.ndarray, long_side: int = 960, min_weight: float = 0.3) -> list[Box]:
     """Standing people found by body shape (HOG + linear SVM, Dalal-Triggs), no face needed.
 
@@ -227,7 +239,7 @@ class UniformDetector:
         self.body = body  # also look for people by body shape (HOG), not only by face
 
     def models(self) -> list[ModelInfo]:
-        return []  # colour rules only
+        return [hog_model()] if self.body else []  # otherwise colour rules only
 
     def detect(self, rgb: np.ndarray, faces: list[Region] | None = None) -> list[Region]:
         h, w = rgb.shape[:2]
