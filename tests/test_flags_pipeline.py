@@ -154,7 +154,7 @@ def test_masked_faces_do_not_hide_a_uniform(tmp_path: Path) -> None:
     assert uniforms, checked.problems
 
 
-@pytest.mark.skipif(not OBJECTS.is_dir(), reason="shared corpus not present")
+@pytest.mark.needs_corpus
 def test_engraved_pistol_is_a_weapon_not_a_plate(tmp_path: Path) -> None:
     """Issue 12: the semi-automatic pistol (model score 0.21) reached safe/ with its
     slide engravings masked as a plate.  Its markings make it a weapon."""
@@ -164,3 +164,32 @@ def test_engraved_pistol_is_a_weapon_not_a_plate(tmp_path: Path) -> None:
     assert weapons and weapons[0].blocking and "28" in weapons[0].clauses
     assert "marking" in (weapons[0].detail or "")
     assert not [f for f in r.findings if f.kind == "plate"]
+
+
+@pytest.mark.slow
+@pytest.mark.needs_corpus
+def test_weapon_rates_with_markings() -> None:
+    """Issue 12: weapons as the pipeline decides them (second look + markings), on
+    the 20 gun photos and the 48 photos without a gun (as tests/test_weapons.py).
+    Measured 2026-12-01: 19/20 (the vertical pistol on a floor is missed), 0/48."""
+    detectors = get_detectors(Settings())
+    policy = detectors.policy(Settings())
+
+    def flagged(path: Path) -> bool:
+        rgb = _upright(path)
+        regions = detectors.flags(rgb, [])
+        return any(f.kind == "weapon" for f in policy.decide(regions).findings)
+
+    def photos(folder: str) -> list[Path]:
+        return sorted(p for p in (OBJECTS / folder).iterdir()
+                      if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+
+    guns = [p for p in photos("gun")
+            if p.name not in ("basegun_noWeapon.JPG", "basegun_bad_quality.JPG")]
+    others = [p for f in ("doc", "person", "plate") for p in photos(f)]
+    others.append(OBJECTS / "gun" / "basegun_noWeapon.JPG")
+    assert len(guns) == 20 and len(others) == 48
+    found = [p.name for p in guns if flagged(p)]
+    false = [p.name for p in others if flagged(p)]
+    assert len(found) >= 18, sorted({p.name for p in guns} - set(found))
+    assert len(false) <= 1, false
