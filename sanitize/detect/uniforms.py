@@ -26,7 +26,8 @@ faces, OpenCV's HOG people detector (shipped in opencv-python, no model file)
 finds standing people by body shape, so a picture whose faces are masked (the
 tool's own review copy, a third party's blurred photo) still gets its uniforms
 checked by `sanitize check`.  HOG finds upright, mostly whole people of at least
-~85 px height (the picture is scaled to 960 px on its long side first); it misses
+~100 px height (the picture is scaled to 800 px on its long side first: 960 px
+cost 1.5x for the same finds on the masked corpus uniform photos); it misses
 sitting, cropped and crowded people, which the face path covers when faces show.
 Each uniform Region's box is the whole person (face to knees, or the HOG box),
 so `faces_in_uniform` can tell which faces belong to a uniformed person (the
@@ -103,7 +104,8 @@ def hog_model() -> ModelInfo:
                      "compiled in; Dalal-Triggs INRIA person model)")
 
 
-def body_people(rgb: np.ndarray, long_side: int = 960, min_weight: float = 0.3) -> list[Box]:
+def body_people(rgb: np.ndarray, long_side: int = 800, min_weight: float = 0.3,
+                step: float = 1.05) -> list[Box]:
     """Standing people found by body shape (HOG + linear SVM, Dalal-Triggs), no face needed.
 
     The picture is scaled to `long_side` (small pictures up, so that people of
@@ -115,7 +117,7 @@ def body_people(rgb: np.ndarray, long_side: int = 960, min_weight: float = 0.3) 
     small = cv2.resize(rgb, (round(w * s), round(h * s)),
                        interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     rects, weights = _hog().detectMultiScale(small, winStride=(8, 8), padding=(8, 8),
-                                             scale=1.05)
+                                             scale=step)
     boxes = [(Box(x / s, y / s, (x + bw) / s, (y + bh) / s), float(wt))
              for (x, y, bw, bh), wt in zip(np.asarray(rects).reshape(-1, 4),
                                            np.ravel(weights), strict=True)
@@ -228,7 +230,7 @@ class UniformDetector:
                  camo_colours: int = 3, camo_share: float = 0.9, camo_blotch: float = 0.2,
                  min_face_px: int = 12, skin_tol: float = 12.0,
                  scene_fallback: bool = False, scene_min_share: float = 0.6,
-                 body: bool = True) -> None:
+                 body: bool = True, body_side: int = 800, body_step: float = 1.05) -> None:
         self.min_share = min_share
         self.olive_weight = olive_weight
         self.camo = (camo_colours, camo_share, camo_blotch)
@@ -237,6 +239,7 @@ class UniformDetector:
         self.scene_fallback = scene_fallback
         self.scene_min_share = scene_min_share
         self.body = body  # also look for people by body shape (HOG), not only by face
+        self.body_side, self.body_step = body_side, body_step
 
     def models(self) -> list[ModelInfo]:
         return [hog_model()] if self.body else []  # otherwise colour rules only
@@ -258,7 +261,7 @@ class UniformDetector:
         out = [Person(person_box(f, w, h), torso_box(f, w, h), f, "face") for f in face_boxes]
         if not self.body:
             return out
-        for b in body_people(rgb):
+        for b in body_people(rgb, self.body_side, step=self.body_step):
             # A face anywhere in the box: that person is looked at through the face,
             # or the box is HOG firing on a close-up face (seen on a speaker photo).
             if any(b.x1 <= f.cx <= b.x2 and b.y1 <= f.cy <= b.y2 for f in face_boxes):
