@@ -380,10 +380,32 @@ def test_tracker_bridges_gap_with_interpolated_box() -> None:
 
 
 def test_tracker_does_not_bridge_long_gaps() -> None:
-    dets = {i: [_face(100, 100)] for i in [*range(5), *range(40, 45)]}
+    # A moving face gone for 1.2 s, and a still one gone for 3.3 s: two tracks each.
+    dets = {i: [_face(100 + 12 * i, 100)] for i in [*range(5), *range(40, 45)]}
     plan = _run_tracker(dets, 45).finish()
     assert len(plan.tracks) == 2
     assert plan.boxes_for_frame(22) == []
+    dets = {i: [_face(100, 100)] for i in [*range(5), *range(105, 110)]}
+    plan = _run_tracker(dets, 110).finish()
+    assert len(plan.tracks) == 2
+    assert plan.boxes_for_frame(55) == []
+
+
+def test_a_still_region_found_now_and_then_is_masked_steadily() -> None:
+    """Bushes in a GoPro clip: the detector fires on the same spot every second or
+    so; the mask must stay on between, not flash (issue 12)."""
+    dets = {i: [_face(300, 200, score=0.3)] for i in (3, 40, 70, 115, 150)}
+    plan = _run_tracker(dets, 180).finish()
+    assert len(plan.tracks) == 1
+    covered = [i for i in range(180) if plan.boxes_for_frame(i)]
+    assert covered == list(range(covered[0], covered[-1] + 1))  # no hole between
+    assert covered[0] == 0 and covered[-1] >= 150
+
+
+def test_a_lone_detection_is_masked_for_a_second_not_a_flash() -> None:
+    plan = _run_tracker({60: [_face(300, 200, score=0.25)]}, 120).finish()
+    covered = [i for i in range(120) if plan.boxes_for_frame(i)]
+    assert len(covered) >= 30 - 1 and covered[0] <= 45 and covered[-1] >= 75
 
 
 def test_tracker_extends_tracks_and_masks_single_weak_detection() -> None:
@@ -405,7 +427,7 @@ def test_tracker_grows_boxes_with_motion() -> None:
 def test_tracker_covers_skipped_frames_next_to_sightings() -> None:
     # Detector run on frames 0, 3, 6, 9 only; the face is seen on 3 and 6.  It may
     # have been there on 1-2 and 7-8 (not looked at), not on 0 and 9 (looked).
-    tr = FaceTracker(640, 360, extend_s=0.0)
+    tr = FaceTracker(640, 360, extend_s=0.0, min_span_s=0.0)
     for i in range(10):
         tr.update(i, i / 30, [_face(100 + 10 * i, 100)] if i in (3, 6) else
                   ([] if i % 3 == 0 else None))

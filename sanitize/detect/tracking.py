@@ -15,6 +15,10 @@ failure users of other tools complain about most (research/peers.md).  So:
   times the time to the nearest sighting, since the true position drifts from
   the interpolated one as the face moves;
 - every track is masked, even a single low-score detection: when unsure, blur;
+  and no track is masked for less than `MIN_SPAN_S`, while a still region seen
+  again at the same place within `STILL_GAP_S` stays one track, masked in
+  between: a flower or a bush that the detector fires on now and then gets a
+  steady mask instead of one that flashes on and off (issue 12);
 - frames may be left unanalysed (video analysis detects on every k-th frame):
   a face's first sighting is also held back over the unanalysed frames before
   it, and its last sighting forward over those after it (the face may have come
@@ -37,6 +41,9 @@ from sanitize.redact import cover_box
 from sanitize.types import Box, Region
 
 _EPS = 1e-6
+MIN_SPAN_S = 1.0  # shortest time a track is masked (centred on its sightings)
+STILL_GAP_S = 2.0  # longest gap bridged for a region that stays put (IoU >= STILL_IOU)
+STILL_IOU = 0.3
 
 
 @dataclass
@@ -100,10 +107,11 @@ class MaskPlan:
     any order works."""
 
     def __init__(self, width: int, height: int, times: array, tracks: list[_Track],
-                 extend_s: float, analysed: array | None = None) -> None:
+                 extend_s: float, analysed: array | None = None,
+                 min_span_s: float = MIN_SPAN_S) -> None:
         self.width, self.height = width, height
         self.times = times
-        self.extend_s = extend_s
+        self.extend_s, self.min_span_s = extend_s, min_span_s
         # Indices of the frames the detector ran on (sorted); None: every frame.
         self.analysed = analysed
         self._tracks = tracks
@@ -155,8 +163,12 @@ class MaskPlan:
             k = bisect_right(self.analysed, tr.frames[-1])
             nxt = self.analysed[k] if k < len(self.analysed) else len(self.times)
             t1 = max(t1, self.times[nxt - 1])
-        first = bisect_left(self.times, t0 - self.extend_s - _EPS)
-        last = bisect_right(self.times, t1 + self.extend_s + _EPS) - 1
+        t0, t1 = t0 - self.extend_s, t1 + self.extend_s
+        short = self.min_span_s - (t1 - t0)
+        if short > 0:
+            t0, t1 = t0 - short / 2, t1 + short / 2
+        first = bisect_left(self.times, t0 - _EPS)
+        last = bisect_right(self.times, t1 + _EPS) - 1
         return first, last
 
     def _reset(self) -> None:
@@ -210,16 +222,19 @@ class MaskPlan:
 class FaceTracker:
     """Online linking of per-frame face detections; `finish()` returns the MaskPlan.
 
-    max_gap_s: longest gap bridged between two sightings of one face.
+    max_gap_s: longest gap bridged between two sightings of one face (a region
+        that stays put: up to STILL_GAP_S).
     extend_s: how long a track is kept masked before/after it was seen.
+    min_span_s: the shortest time any track is masked.
     iou_min / dist_max: link when the predicted box overlaps by iou_min, or the
         centres are within dist_max face heights (fast small faces).
     """
 
     def __init__(self, width: int, height: int, max_gap_s: float = 0.5, extend_s: float = 0.15,
-                 iou_min: float = 0.15, dist_max: float = 1.2) -> None:
+                 iou_min: float = 0.15, dist_max: float = 1.2,
+                 min_span_s: float = MIN_SPAN_S) -> None:
         self.width, self.height = width, height
-        self.max_gap_s, self.extend_s = max_gap_s, extend_s
+        self.max_gap_s, self.extend_s, self.min_span_s = max_gap_s, extend_s, min_span_s
         self.iou_min, self.dist_max = iou_min, dist_max
         self.tracks: list[_Track] = []
         self._active: list[_Track] = []
@@ -236,7 +251,8 @@ class FaceTracker:
         if regions is None:
             return
         self.analysed.append(index)
-        self._active = [tr for tr in self._active if t - tr.times[-1] <= self.max_gap_s + _EPS]
+        self._active = [tr for tr in self._active
+                        if t - tr.times[-1] <= max(self.max_gap_s, STILL_GAP_S) + _EPS]
         dets = [r for r in regions if r.box.w > 0 and r.box.h > 0]
         pairs = self._match(t, dets)
         for tr, r in pairs:
@@ -254,7 +270,11 @@ class FaceTracker:
         pairs = []
         for tr in self._active:
             pred = tr.predict(t)
+            # Past max_gap_s only a region at the same place as last seen links.
+            last = tr.box(len(tr.frames) - 1) if t - tr.times[-1] > self.max_gap_s + _EPS else None
             for r in dets:
+                if last is not None and last.iou(r.box) < STILL_IOU:
+                    continue
                 a = self._affinity(pred, r.box)
                 if a is not None:
                     pairs.append((a, tr.id, tr, r))
@@ -283,7 +303,7 @@ class FaceTracker:
     def finish(self) -> MaskPlan:
         every = len(self.analysed) == len(self.times)
         return MaskPlan(self.width, self.height, self.times, self.tracks, self.extend_s,
-                        None if every else self.analysed)
+                        None if every else self.analysed, self.min_span_s)
 
 
 
