@@ -297,7 +297,8 @@ def test_keep_face_add_box_resolve_flag_approve(page: tuple, server: Server,
     assert not log.errors
 
 
-def test_hindi_switch_renders_devanagari(page: tuple, server: Server, shots: Path) -> None:
+def test_hindi_switch_renders_devanagari(page: tuple, server: Server, shots: Path,
+                                         run_folder: Path, tmp_path: Path) -> None:
     pg, log = page
     pg.goto(server.url)
     pg.wait_for_selector("#queue-list")
@@ -322,6 +323,13 @@ def test_hindi_switch_renders_devanagari(page: tuple, server: Server, shots: Pat
     pg.click("#lang")  # and one click back
     assert pg.locator("#approve").inner_text().startswith("Approve")
     assert not log.errors
+
+    # The report's Hindi clause texts use the same font, embedded in report.html.
+    pg.goto((run_folder / "report.html").as_uri())
+    assert pg.locator("td[lang=hi]").count() > 0
+    pg.evaluate("document.fonts.ready")
+    pg.wait_for_function("() => document.fonts.check('15px \"Sanitize Devanagari\"', 'खंड')")
+    pg.locator("table.legend").screenshot(path=str(tmp_path / "report-legend.png"))
 
 
 def test_video_frames_range_box_and_mute(page: tuple, server: Server, run_folder: Path,

@@ -26,6 +26,10 @@ from sanitize.summary import why
 from sanitize.types import FileResult, Status
 
 THUMB = 240  # shown at 160 px; 1.5x for sharp high-density screens
+# The review page's Devanagari font (Noto Sans Devanagari, OFL), embedded in report.html
+# when it shows Hindi, so the clause texts render on a machine with no Hindi font.
+DEVANAGARI_FONT = (Path(__file__).parents[1] / "review" / "static" / "fonts"
+                   / "NotoSansDevanagari-Regular.woff2")
 _env = Environment(loader=PackageLoader("sanitize.report", "templates"),
                    autoescape=select_autoescape(["html", "j2"]))
 
@@ -52,9 +56,17 @@ def write_reports(out_root: Path, results: list[FileResult], models: list[str],
     legend = [policy.clauses[c] for c in sorted(cited, key=_clause_order) if c in policy.clauses]
     html = _env.get_template("report.html.j2").render(
         doc=doc, rows=[_row(out_root, r) for r in ordered], legend=legend,
-        review_url=review_url,
+        review_url=review_url, devanagari_font=_font_data_uri() if legend else None,
     )
     _atomic_write(out_root / "report.html", html)
+
+
+def _font_data_uri() -> str | None:
+    try:
+        data = DEVANAGARI_FONT.read_bytes()
+    except OSError:  # a broken install: the report still works, Hindi may show boxes
+        return None
+    return "data:font/woff2;base64," + base64.b64encode(data).decode()
 
 
 _RANK = {Status.REVIEW: "0", Status.ERROR: "1", Status.SAFE: "2"}  # status sort: work first
