@@ -171,6 +171,20 @@ def test_keep_needs_reason_and_undo(client) -> None:
     assert entries[-1]["reviewer"] == "tester"
 
 
+def test_keep_all_officers_is_one_decision(client) -> None:
+    fid = file_id(POLICE.name)
+    assert post(client, f"/api/files/{fid}/officers", {}).status_code == 400
+    r = post(client, f"/api/files/{fid}/officers", {"reason": "police team on duty"})
+    kept = {x["id"] for x in r.get_json()["regions"]}
+    d = get(client, f"/api/files/{fid}").get_json()
+    officers = {x["id"] for x in d["regions"] if x["suggested"] == "keep"}
+    assert kept == officers and officers
+    assert all(x["action"] == "keep" for x in d["regions"] if x["id"] in officers)
+    assert post(client, f"/api/files/{fid}/undo").status_code == 200
+    d = get(client, f"/api/files/{fid}").get_json()
+    assert all(x["action"] == "blur" for x in d["regions"])
+
+
 def test_flag_fixed_by_an_added_box(client) -> None:
     fid = file_id(POLICE.name)
     flag = next(f for f in get(client, f"/api/files/{fid}").get_json()["flags"] if f["box"])
@@ -318,6 +332,37 @@ def test_video_added_box_and_mute(client, run) -> None:
     assert _rms(samples, rate, 0.6, 0.9) < 0.005
     assert _rms(samples, rate, 1.3, 1.8) > 0.1 and _rms(samples, rate, 0.1, 0.4) > 0.1
     assert check_file(approved, SETTINGS).safe
+
+
+def test_video_keyframes_and_tracked_box(client) -> None:
+    fid = file_id("clip.mp4")
+    d = get(client, f"/api/files/{fid}").get_json()
+    times = d["frame_times"]
+    r = post(client, f"/api/files/{fid}/regions", {"kind": "other", "keyframes": [
+        {"t": 0.0, "box": [10, 10, 50, 50]}, {"t": 1.0, "box": [110, 10, 150, 50]}]})
+    rid = r.get_json()["id"]
+
+    def box_at(i: int, rid: str) -> list[float] | None:
+        on = get(client, f"/api/files/{fid}/boxes?i={i}").get_json()["boxes"]
+        return next((b["box"] for b in on if b["id"] == rid), None)
+
+    mid = min(range(len(times)), key=lambda i: abs(times[i] - 0.5))
+    x1 = box_at(mid, rid)[0]  # type: ignore[index]
+    assert 10 + 100 * times[mid] - 10 < x1 < 10 + 100 * times[mid]  # linear, 10 % margin
+    assert box_at(len(times) - 1, rid) is None  # after the last keyframe's time
+    # Tracked from one frame, forward and backward: a face of the panning clip.
+    face = max((r for r in d["regions"] if r["kind"] == "face"),
+               key=lambda r: r["last_frame"] - r["first_frame"])
+    anchor = face["frame"]
+    r = post(client, f"/api/files/{fid}/regions", {"kind": "face", "box": face["box"],
+                                                   "t": times[anchor], "track": True})
+    assert r.status_code == 200
+    tid = r.get_json()["id"]
+    seen = [box_at(i, tid) for i in range(0, len(times), 10)]
+    assert all(b is not None for b in seen)
+    assert len({round(b[0]) for b in seen if b}) > 1  # it moves with the camera
+    for _ in range(2):
+        assert post(client, f"/api/files/{fid}/undo").status_code == 200
 
 
 def test_approve_refused_when_original_changed(client, run) -> None:

@@ -50,14 +50,17 @@ from the first frame; frame indices count from 0 in decode order, exactly as ren
                                           "target", "action", "reason"}]}
                                         Region ids: r0, r1 … (detected), a0, a1 … (added);
                                         flag ids f0, f1 ….  "box" of a video region is the
-                                        box at "frame" (its best sighting).
+                                        box at "frame" (its best sighting).  A flag whose
+                                        box added regions mask (on every sampled second of
+                                        its span) reads state "cleared", reason "masked by
+                                        an added box", without a decision of its own.
   GET  /api/files/{id}/boxes?i=N       {"boxes": [{"id", "box", "action"}]}: each region's
                                         masked (grown) box on frame N, for overlays.
   POST /api/files/{id}/regions/{rid}   {"action": keep|blur, "reason"} → the region.
                                         keep without a reason: 400.  keep on an added
                                         box (a…) takes it back.
   POST /api/files/{id}/officers        {"reason"} → {"regions": [...]}: keeps every face
-                                        suggested as an officer (one action).
+                                        suggested as an officer (one decision, one undo).
   POST /api/files/{id}/regions         {"kind": face|plate|text|other, "box", "t_start"?,
                                         "t_end"?, "t"? (video: the frame time the box was
                                         drawn on, default t_start), "keyframes"?: [{"t",

@@ -211,11 +211,10 @@ class ReviewService:
         if not reason:
             raise ReviewError(400, "keeping a region visible needs a reason")
         d = ref.state.decisions
-        kept = []
-        for t in plan.tracks:
-            if t.suggested == KEEP and d.action(t) != KEEP:
-                self.store.append(self.reviewer, ref.rel, plan.sha256, t.id, KEEP_ACTION, reason)
-                kept.append(t)
+        kept = [t for t in plan.tracks if t.suggested == KEEP and d.action(t) != KEEP]
+        if kept:
+            self.store.append(self.reviewer, ref.rel, plan.sha256, "officers", KEEP_ACTION,
+                              reason, {"ids": [t.id for t in kept]})
         d = self.ref(fid).state.decisions
         return [region_json(plan, t, d) for t in kept]
 

@@ -195,8 +195,10 @@ def derive(rows: list[AuditRow], sha256_in: str) -> FileState:
         if r.action in UNDOABLE:
             st.last_undoable = r
         if r.action in (KEEP_ACTION, BLUR_ACTION):
-            d.regions[r.target] = RegionChoice(KEEP if r.action == KEEP_ACTION else "blur",
-                                               r.reason)
+            # One row may name several regions ("keep all suggested officers"): one undo.
+            for rid in r.payload.get("ids") or [r.target]:
+                d.regions[str(rid)] = RegionChoice(
+                    KEEP if r.action == KEEP_ACTION else "blur", r.reason)
         elif r.action == ADD:
             d.added.append(Track.from_json(r.payload["track"]))
         elif r.action in (CLEAR, CONFIRM):
