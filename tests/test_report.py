@@ -51,6 +51,8 @@ def test_each_row_has_its_why_and_each_clause_text_appears_once(run) -> None:
     for c in cited:
         assert html.count(clauses[c].en) == 1, c
         assert html.count(clauses[c].hi) == 1, c
+    # Hindi renders on a PC without a Hindi font: the shipped font is embedded.
+    assert "@font-face" in html and "data:font/woff2;base64," in html
     # Outputs are linked, relative to the report.
     assert 'href="review/seized_revolver.jpg"' in html
 
