@@ -22,13 +22,20 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sanitize import __version__
-from sanitize.config import Settings
+from sanitize.config import Settings, threads_for
 from sanitize.detect.base import sha256_file
-from sanitize.engines import DEFAULT_WORKER, Engine, Job, error_result, make_engine
+from sanitize.engines import (
+    DEFAULT_WORKER,
+    Engine,
+    Job,
+    LocalEngine,
+    error_result,
+    make_engine,
+)
 from sanitize.errors import UsageProblem
 from sanitize.ledger import Ledger, LedgerRow
 from sanitize.naming import possible_outputs
@@ -263,6 +270,9 @@ def process_pending(todo: list[_Pending], out_root: Path, settings: Settings, en
     """Run `todo` on `engine`, committing each result to the ledger on arrival
     (then telling `on_result`, e.g. the watch folder's log)."""
     fingerprint = settings.fingerprint()
+    if settings.threads == 0 and isinstance(engine, LocalEngine):
+        # The cores each worker has: a lone file gets them all.
+        settings = replace(settings, threads=threads_for(min(engine.jobs, len(todo))))
     by_rel = {p.inp.rel.as_posix(): p for p in todo}
     bar = _Progress(len(todo), progress)
     jobs = (Job(p.inp.src, p.inp.rel, out_root, settings, worker) for p in todo)

@@ -24,6 +24,19 @@ class Settings:
     mute: bool = False  # drop audio from videos
     policy_file: Path | None = None  # None → the packaged default policy.toml
     extra_models: tuple[ExtraModel, ...] = field(default_factory=tuple)
+    # Intra-op threads per worker's model sessions: the cores the run has per
+    # worker (0 = decide from the cores and workers, `threads_for`).  Not part of
+    # the fingerprint: it changes speed, not the output.
+    threads: int = 0
+
+    def session_threads(self) -> int:
+        """`threads`, or when 0: 1 inside a pool worker (the pool did not say), else
+        every core (one file in this process)."""
+        import os
+
+        if self.threads > 0:
+            return self.threads
+        return 1 if os.environ.get("SANITIZE_WORKER") else threads_for(1)
 
     def fingerprint(self) -> str:
         """What changes the output bytes; the ledger re-processes a file when it changes:
@@ -41,7 +54,6 @@ class Settings:
             *(f"{_file_digest(m.onnx)}:{_file_digest(m.classes)}" for m in self.extra_models),
         ]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-
 
     def describe(self) -> dict:
         """The settings and policy as the reports record them, so an auditor can see
@@ -72,6 +84,14 @@ class Settings:
                               "classes": str(m.classes), "classes_sha256": sha256_file(m.classes)}
                              for m in self.extra_models],
         }
+
+
+def threads_for(workers: int, cores: int | None = None) -> int:
+    """Cores per worker process: one worker on two cores gets 2, two workers 1 each."""
+    import os
+
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // max(1, workers))
 
 
 def _file_digest(path: Path | None) -> str:

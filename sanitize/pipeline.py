@@ -79,7 +79,10 @@ def _image_job(src: Path, fmt: str, out_root: Path, settings: Settings,
     pic = images.decode(src, fmt, settings.max_pixels)                      # decode
     result.media = pic.info
     result.metadata_removed = metadata
-    regions = detectors.analyse(pic.rgb)                                     # analyse
+    regions, near = detectors.analyse_with_near(pic.rgb)                     # analyse
+    # Near misses are masked at once (when unsure, blur): re-compression could tip
+    # them over, and then the re-check would cost another full round.
+    regions += near
     policy = detectors.policy(settings)
     decision = policy.decide(regions, metadata)                              # decide
     out_fmt = images.output_format(fmt, pic.alpha is not None)

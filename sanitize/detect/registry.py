@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from sanitize.config import Settings
+from sanitize.detect import sessions
 from sanitize.detect.base import Detector, ModelInfo
 from sanitize.policy import Policy, Rule, load_policy
 from sanitize.types import Region
@@ -46,8 +47,17 @@ class Detectors:
 
     def analyse(self, rgb: np.ndarray) -> list[Region]:
         """Every region in one upright picture: faces, then the policy flags."""
-        faces = list(self.faces.detect(rgb))
-        return faces + self.flags(rgb, faces)
+        return self.analyse_with_near(rgb)[0]
+
+    def analyse_with_near(self, rgb: np.ndarray) -> tuple[list[Region], list[Region]]:
+        """`analyse`, plus the faces scored just under a threshold (near misses)."""
+        detect_all = getattr(self.faces, "detect_all", None)
+        if detect_all is not None:
+            found = detect_all(rgb)
+            faces, near = list(found.faces), list(found.near)
+        else:
+            faces, near = list(self.faces.detect(rgb)), []
+        return faces + self.flags(rgb, faces), near
 
     def flags(self, rgb: np.ndarray, faces: list[Region]) -> list[Region]:
         """Weapons, plates, documents, uniforms, seized items.  The text detector
@@ -92,6 +102,8 @@ _cache: dict[str, Detectors] = {}
 
 
 def get_detectors(settings: Settings) -> Detectors:
+    # Sessions opened from here on use the run's cores per worker.
+    sessions.set_threads(settings.session_threads())
     key = settings.fingerprint()
     if key not in _cache:
         _cache[key] = _build(settings)
@@ -102,7 +114,8 @@ def _build(settings: Settings) -> Detectors:
     from sanitize.detect.faces import FaceDetector
     from sanitize.detect.plates import PlateDetector
 
-    d = Detectors(faces=FaceDetector(), video_faces=FaceDetector(fast=True))
+    d = Detectors(faces=FaceDetector(gate_yuface=True, int8=True),
+                  video_faces=FaceDetector(fast=True))
     # Plates are redaction (cl. 30), like faces: --no-flags never turns them off.
     d.plates = PlateDetector()
     if settings.flags:

@@ -30,6 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from sanitize.detect import sessions
 from sanitize.detect.base import ModelInfo, sha256_file
 from sanitize.errors import ModelMissing
 from sanitize.types import Box, Region
@@ -90,9 +91,11 @@ def _model_file(entry: tuple[str, str]) -> Path:
 def _session_config(entry: tuple[str, str]) -> dict[str, Any]:
     return {
         "model_path": str(_model_file(entry)),
-        "intra_op_num_threads": 1,
+        # RapidOCR opens its own sessions; the thread budget and CUDA choice are
+        # the same as every other session's (sanitize.detect.sessions).
+        "intra_op_num_threads": sessions.threads(),
         "inter_op_num_threads": 1,
-        "use_cuda": False,
+        "use_cuda": sessions.uses_cuda(),
         "use_dml": False,
     }
 

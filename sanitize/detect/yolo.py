@@ -45,6 +45,7 @@ import cv2
 import numpy as np
 
 from sanitize.detect.base import ModelInfo, nms, sha256_file
+from sanitize.detect.sessions import ort_session
 from sanitize.types import Box, Region
 
 DEFAULT_THRESHOLD = 0.4
@@ -231,8 +232,6 @@ class YoloDetector:
         max_det: int = 100,
         num_classes: int | None = None,
     ) -> None:
-        import onnxruntime as ort
-
         if not classes:
             raise ClassMapError(f"{name}: no classes to detect")
         self.name = name
@@ -242,16 +241,8 @@ class YoloDetector:
         self.max_det = max_det
         path = Path(onnx_path)
 
-        opts = ort.SessionOptions()
-        # One thread each: the pipeline runs files in parallel processes (one per
-        # core), so more threads per session would only fight each other.
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
         try:
-            self._session = ort.InferenceSession(
-                str(path), opts, providers=["CPUExecutionProvider"]
-            )
+            self._session = ort_session(path)
         except Exception as e:  # onnxruntime raises its own untyped errors for bad files
             raise ClassMapError(f"{path}: cannot load as an ONNX model: {e}") from e
 

