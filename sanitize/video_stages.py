@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -200,7 +201,8 @@ def verify_video(src_info: MediaInfo, dst: Path | str, face_detector: Any,
                 return problems
             problems += _count_problems(c, src_info, analysis, settings)
             problems += _orientation_problems(c, src_info)
-            problems += _face_problems(c, face_detector)
+        expected = analysis.frames if analysis is not None else src_info.frames
+        problems += _face_problems(dst, face_detector, expected or 0)
     except av.error.FFmpegError as e:
         problems.append(Problem("decode", f"output does not decode: {e}"))
     return problems
@@ -259,28 +261,31 @@ def _orientation_problems(c: Any, src_info: MediaInfo) -> list[Problem]:
     return problems
 
 
-def _face_problems(c: Any, face_detector: Any) -> list[Problem]:
-    """Re-detect on frames spread over the output: a sure face means a missed mask."""
+def _face_problems(dst: Path, face_detector: Any, frames: int) -> list[Problem]:
+    """Re-detect on frames spread over the output: a sure face means a missed mask.
+
+    The output is decoded once, in order, at the analysis size: seeking to each
+    sample decoded up to a keyframe interval per sample at full size, several
+    times the cost of one decode (research/speed.md)."""
     problems = []
-    for t, rgb in _sample_frames(c, VERIFY_SAMPLES):
-        sure = [r for r in face_detector.detect(rgb) if r.score >= VERIFY_FACE_SCORE]
-        for r in sure:
-            problems.append(Problem(
-                "face",
-                f"face visible in output at {t:.2f} s (score {r.score:.2f}, box {r.box.as_list()})",
-                t=t, box=r.box, score=float(r.score)))
+    picks = _sample_indices(frames, VERIFY_SAMPLES)
+    last = max(picks, default=-1)
+    with closing(prefetched(decode_frames(dst, DETECT_SIDE), depth=4)) as frames_in:
+        for f in frames_in:
+            if f.index > last:
+                break
+            if f.index not in picks:
+                continue
+            for r in face_detector.detect(f.rgb):
+                if r.score >= VERIFY_FACE_SCORE:
+                    box = r.box.scaled(1.0 / f.scale)
+                    problems.append(Problem(
+                        "face", f"face visible in output at {f.t:.2f} s "
+                        f"(score {r.score:.2f}, box {box.as_list()})",
+                        t=f.t, box=box, score=float(r.score)))
     return problems
 
 
-def _sample_frames(c: Any, n: int) -> list[tuple[float, np.ndarray]]:
-    vs = c.streams.video[0]
-    total = c.duration / av.time_base if c.duration else 0.0
-    out = []
-    for k in range(n):
-        target = total * (k + 0.5) / n
-        c.seek(int(target / vs.time_base), stream=vs, backward=True, any_frame=False)
-        for frame in c.decode(vs):
-            if frame.time is None or frame.time + 1e-3 >= target:
-                out.append((float(frame.time or 0.0), frame.to_ndarray(format="rgb24")))
-                break
-    return out
+def _sample_indices(frames: int, n: int) -> set[int]:
+    """n frame indices spread evenly over `frames` (the middle of n equal parts)."""
+    return {min(frames - 1, int(frames * (k + 0.5) / n)) for k in range(n)} if frames > 0 else {0}
