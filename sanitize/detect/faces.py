@@ -238,18 +238,18 @@ def _centerface_session(variant: str = "fp32") -> Any:
     """CenterFace, opened once per process and thread count (sessions caches it).
 
     "int8" (pictures): the static int8 QDQ file through OpenVINO, when both are
-    installed.  Otherwise, and for "fp32" (video), the fp32 file through
-    OpenVINO at its default precision (bf16 on CPUs that have it: int8 loses
-    small faces in video, bf16 does not; research/speed.md), or without the
-    openvino wheel onnxruntime in fp32.  CUDA, when present, takes the fp32 file.
+    installed (and no GPU).  Otherwise, and for "fp32" (video), the fp32 file
+    through onnxruntime (CUDA when onnxruntime-gpu is installed).  Video stays
+    fp32: int8 lost small faces there, and OpenVINO's bf16 lost 1.3 pt of the
+    tracked coverage on a crowd clip (bench_video_stride, research/speed.md).
     """
-    from sanitize.detect.sessions import fast_model, openvino_model
+    from sanitize.detect.sessions import OrtModel, openvino_model, ort_session
 
     if variant == "int8" and (found := _centerface_file("int8")) is not None:
         model = openvino_model(found[0])
         if model is not None:
             return model
-    return fast_model(model_path(CENTERFACE_FILE, CENTERFACE_SHA256))
+    return OrtModel(ort_session(model_path(CENTERFACE_FILE, CENTERFACE_SHA256)))
 
 
 def centerface_sha256(variant: str) -> str:

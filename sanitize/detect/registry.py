@@ -165,10 +165,8 @@ def _builtin_digests(flags: bool, where: str) -> tuple[str, ...]:
         raise ModelMissing("the yuface face detector library is missing; reinstall yuface")
     # Plates run with or without flags (redaction, cl. 30): OCR + Haar cascade.
     out = [CENTERFACE_SHA256, yuface, sha256_file(plates._cascade_path())]
-    # Pictures' int8 CenterFace (when installed and OpenVINO runs it) and the
-    # backend (OpenVINO's bf16 vs onnxruntime's fp32) change the output too.
-    out += [faces.centerface_sha256("int8"),
-            "openvino" if sessions.have_openvino() and not sessions.uses_cuda() else "ort"]
+    # Pictures' int8 CenterFace, when installed and OpenVINO runs it.
+    out.append(faces.centerface_sha256("int8"))
     for m in text.text_models(with_rec=True):
         out.append(m.sha256)
     text._model_file(text._DET_FILE)

@@ -141,9 +141,3 @@ class OrtModel:
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return list(self.session.run(None, feeds))
-
-
-def fast_model(path: str | Path, precision: str = "default") -> OpenVinoModel | OrtModel:
-    """OpenVINO when installed (and no GPU), else onnxruntime with its providers."""
-    model = openvino_model(path, precision)
-    return model if model is not None else OrtModel(ort_session(path))
