@@ -431,8 +431,12 @@ class FaceDetector:
         cf = self._centerface(image)
         if self.gate_yuface:
             unsure = cf[(cf[:, 4] >= self.cf_low) & (cf[:, 4] < self.cf_threshold)]
-            yu = self._yu_windows(image, [*unsure[:, 0:4].tolist(),
-                                          *([b.x1, b.y1, b.x2, b.y2] for b in windows)])
+            yu = self._yu_windows(image, unsure[:, 0:4].tolist(), whole=True)
+            if windows:
+                # Apart from the candidates' windows, so that those are exactly
+                # detect()'s: the re-check must see at least what the first pass saw.
+                extra = self._yu_windows(image, [[b.x1, b.y1, b.x2, b.y2] for b in windows])
+                yu = merge_union(np.concatenate([yu, extra]))
         else:
             yu = self._yu(image)
         keep_cf = (cf[:, 4] >= self.cf_threshold) | _agrees(cf, yu[yu[:, 4] >= self.yu_low])
@@ -450,16 +454,21 @@ class FaceDetector:
         return FaceFindings([_region(d, w, h) for d in merged],
                             [_region(d, w, h, NEAR_LABEL) for d in merge_union(near)])
 
-    def _yu_windows(self, image: np.ndarray, boxes: Sequence[Sequence[float]]) -> Dets:
-        """yuface on windows (3x the box, at least YU_WINDOW_MIN px) round `boxes`."""
+    def _yu_windows(self, image: np.ndarray, boxes: Sequence[Sequence[float]],
+                    whole: bool = False) -> Dets:
+        """yuface on windows (3x the box, at least YU_WINDOW_MIN px) round `boxes`,
+        and with `whole` one downscaled pass over the whole picture."""
         h, w = image.shape[:2]
         passes = [
             _Pass(x0, y0, x1, y1, min(1.0, self.yu_tile / max(x1 - x0, y1 - y0)))
             for x0, y0, x1, y1 in _windows(boxes, w, h, self.yu_tile)
         ]
-        # Plus one cheap downscaled pass over the whole picture: large faces
-        # CenterFace scores below cf_low are still yuface's to find.
-        passes.append(_whole(w, h, self.yu_tile))
+        if whole:
+            # One cheap downscaled pass over the whole picture: large faces
+            # CenterFace scores below cf_low are still yuface's to find.
+            passes.append(_whole(w, h, self.yu_tile))
+        if not passes:
+            return _EMPTY
         dets = _run_passes(image, passes, lambda c: _yuface_dets(c, self.yu_low))
         return merge_union(dets)
 
