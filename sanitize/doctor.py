@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -72,7 +72,12 @@ def _where(p: Path) -> str:
 
 def model_checks() -> list[Check]:
     from sanitize.detect import faces, plates, text, weapons
-    from sanitize.install_models import CENTERFACE_FILE, CENTERFACE_SHA256
+    from sanitize.install_models import (
+        CENTERFACE_FILE,
+        CENTERFACE_INT8_FILE,
+        CENTERFACE_INT8_SHA256,
+        CENTERFACE_SHA256,
+    )
 
     checks = [
         _pinned(CENTERFACE_FILE, CENTERFACE_SHA256, candidates(CENTERFACE_FILE), INSTALL_HINT),
@@ -92,6 +97,11 @@ def model_checks() -> list[Check]:
                               f"install rapidocr-onnxruntime=={text.RAPIDOCR_VERSION}"))
     checks.append(_unpinned(faces.YUFACE_LIB, _yuface_lib))
     checks.append(_unpinned(plates._CASCADE, plates._cascade_path))
+    # Optional: pictures run the int8 CenterFace through OpenVINO when both are
+    # there, else the fp32 file (slower, same recall).
+    int8 = _pinned(CENTERFACE_INT8_FILE, CENTERFACE_INT8_SHA256,
+                   candidates(CENTERFACE_INT8_FILE), INSTALL_HINT + " (optional: speed)")
+    checks.append(replace(int8, required=False))
     return checks
 
 
