@@ -28,7 +28,7 @@ import pytest
 from click.testing import CliRunner
 
 from sanitize.cli import main
-from sanitize.install_models import CENTERFACE_FILE, CENTERFACE_SHA256
+from sanitize.install_models import CENTERFACE_FILE, CENTERFACE_INT8_FILE, CENTERFACE_SHA256
 from sanitize.model_store import PACKAGED_MODELS, model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,7 +144,10 @@ def test_wheel_installs_and_flags_a_gun_from_another_folder(tmp_path: Path) -> N
     assert where.stdout.startswith(str(site)), where.stdout + where.stderr
     step = sh(str(py), "-m", "sanitize.install_models")  # the README's model step
     assert step.returncode == 0, step.stdout + step.stderr
-    assert not (site / "models").exists() and sorted(os.listdir(models)) == [CENTERFACE_FILE]
+    assert not (site / "models").exists()
+    # The int8 CenterFace is optional (speed): built when it reproduces its sha256.
+    assert CENTERFACE_FILE in os.listdir(models)
+    assert set(os.listdir(models)) <= {CENTERFACE_FILE, CENTERFACE_INT8_FILE}
 
     shutil.copy(REVOLVER, elsewhere / REVOLVER.name)
     run = sh(str(venv / "bin" / "sanitize"), "run", REVOLVER.name, "-o", "out", "--no-progress")
