@@ -149,6 +149,7 @@ def settings_to_json(s: Settings) -> dict[str, Any]:
         "jpeg_quality": s.jpeg_quality, "flags": s.flags, "mute": s.mute,
         "policy_file": None if s.policy_file is None else str(s.policy_file),
         "extra_models": [[str(m.onnx), str(m.classes)] for m in s.extra_models],
+        "threads": s.threads,  # speed only; 0 = decided by the process that renders
     }
 
 
@@ -159,6 +160,7 @@ def settings_from_json(d: dict[str, Any]) -> Settings:
         flags=bool(d["flags"]), mute=bool(d["mute"]),
         policy_file=None if d.get("policy_file") is None else Path(d["policy_file"]),
         extra_models=tuple(ExtraModel(Path(a), Path(b)) for a, b in d.get("extra_models", [])),
+        threads=int(d.get("threads", 0)),
     )
 
 
