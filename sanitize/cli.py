@@ -256,10 +256,6 @@ def export_csv(out_root: Path, output: Path | None) -> None:
     click.echo(str(decisions))
 
 
-if __name__ == "__main__":
-    main()
-
-
 @main.command()
 def doctor() -> None:
     """Is this machine ready?  Every model (sha256, where, OK/MISSING/BAD HASH),
@@ -272,3 +268,6 @@ def doctor() -> None:
     click.echo("\n".join(lines))
     sys.exit(EXIT_SAFE if ready else EXIT_USAGE)
 
+
+if __name__ == "__main__":
+    main()
