@@ -182,6 +182,7 @@ class RenderPlan:
     frame_times: list[float] = field(default_factory=lambda: [0.0])
     analysed: list[int] | None = None
     extend_s: float = 0.0
+    min_span_s: float = 1.0  # the face tracker's shortest masked span
 
     @property
     def frames(self) -> int:
@@ -222,7 +223,7 @@ class RenderPlan:
             "tracks": [t.to_json() for t in self.tracks],
             "flags": [f.to_json() for f in self.flags],
             "frame_times": list(self.frame_times), "analysed": self.analysed,
-            "extend_s": self.extend_s,
+            "extend_s": self.extend_s, "min_span_s": self.min_span_s,
         }
 
     def dumps(self) -> str:
@@ -241,6 +242,7 @@ class RenderPlan:
             frame_times=[float(t) for t in d.get("frame_times", [0.0])],
             analysed=None if d.get("analysed") is None else [int(i) for i in d["analysed"]],
             extend_s=float(d.get("extend_s", 0.0)),
+            min_span_s=float(d.get("min_span_s", 1.0)),
         )
 
     @classmethod

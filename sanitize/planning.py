@@ -52,7 +52,7 @@ def plan_video(plan: RenderPlan, faces: MaskPlan, summaries: list[Region],
     face tracker exactly as in pass 2), then regions found on sampled frames."""
     plan.frame_times = [float(t) for t in faces.times]
     plan.analysed = None if faces.analysed is None else [int(i) for i in faces.analysed]
-    plan.extend_s = faces.extend_s
+    plan.extend_s, plan.min_span_s = faces.extend_s, faces.min_span_s
     uniforms = [r for r in flags if r.kind == "uniform"]
     summary = {r.track_id: r for r in summaries}
     clauses = policy.rule("face").clauses

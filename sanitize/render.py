@@ -107,7 +107,7 @@ class MaskLayer:
                        [tr.boxes[i] for i in sorted(tr.boxes)],
                        [tr.scores.get(i, 0.0) for i in sorted(tr.boxes)])
              for k, tr in enumerate(faces)],
-            plan.extend_s, plan.analysed) if faces else None
+            plan.extend_s, plan.analysed, plan.min_span_s) if faces else None
         self._others = [tr for tr in tracks if tr.motion != TRACKED]
 
     def boxes(self, index: int) -> list[Box]:

@@ -136,7 +136,8 @@ class MaskPlan:
     @classmethod
     def from_sightings(cls, width: int, height: int, times: list[float],
                        tracks: list[Sightings], extend_s: float,
-                       analysed: list[int] | None) -> MaskPlan:
+                       analysed: list[int] | None,
+                       min_span_s: float = MIN_SPAN_S) -> MaskPlan:
         """The plan that `sightings()` came from (or the same for a subset of its
         tracks): boxes per frame are identical, so a stored plan re-renders exactly."""
         t = array("d", times)
@@ -150,7 +151,7 @@ class MaskPlan:
             tr.scores.extend(s.scores)
             rebuilt.append(tr)
         return cls(width, height, t, rebuilt, extend_s,
-                   None if analysed is None else array("i", analysed))
+                   None if analysed is None else array("i", analysed), min_span_s)
 
     def _span(self, tr: _Track) -> tuple[int, int]:
         # The unanalysed frames next to the first and last sightings count as
