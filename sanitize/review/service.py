@@ -320,14 +320,15 @@ class ReviewService:
             if view == "output":
                 if not ref.row.output:
                     raise ReviewError(404, "this file has no output")
-                return self.frames.frame(self._inside(ref.row.output), index)
+                return self.frames.frame(self._inside(ref.row.output), index,
+                                         ref.plan.frames if ref.plan else None)
             plan = self._plan(ref)
             if not 0 <= index < plan.frames:
                 raise ReviewError(404, "no such frame")
             src = Path(plan.source)
             if not src.is_file():
                 raise ReviewError(410, "the original is gone")
-            rgb = self.frames.frame(src, index).copy()
+            rgb = self.frames.frame(src, index, plan.frames).copy()
         except FrameError as e:
             raise ReviewError(404, str(e)) from e
         d = ref.state.decisions
