@@ -221,4 +221,5 @@ def test_content_sniffing_ignores_the_extension(tmp_path: Path) -> None:
     shutil.copy(DATA / "metadata" / "ian__DSCN0010.jpg", src)
     assert sniff(src) == (MediaKind.IMAGE, "jpeg")
     res = process_file(src, Path(src.name), tmp_path / "out", FACES_ONLY)
-    assert res.output == "safe/really_a_jpeg.jpg"
+    # The extension changes (.png → .jpg), so the old one joins the stem (sanitize.naming).
+    assert res.output == "safe/really_a_jpeg-png.jpg"
