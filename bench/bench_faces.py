@@ -4,7 +4,7 @@
     nice .venv/bin/python bench/bench_faces.py --recall   # recall only
     nice .venv/bin/python bench/bench_faces.py --kw '{"cf_threshold": 0.3}'
 
-The match rule is `sanitize.detect.faces.finds` (documented there).  Timings are
+The match rule is `tests/facescore.finds` (documented there).  Timings are
 CPU ms per picture (one thread) with wall ms in brackets, after one warm-up call;
 the machine is shared, so wall time varies with its load.
 """
@@ -21,8 +21,11 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from sanitize.detect.faces import FaceDetector, FaceScore, score_faces
+from facescore import FaceScore, score_faces
+
+from sanitize.detect.faces import FaceDetector
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "faces"
 

@@ -172,6 +172,7 @@ def child_redact(clip: Path, plan: Path, out: Path) -> dict:
     """The redact pass alone, masking the boxes the real analysis found."""
     from sanitize.config import Settings
     from sanitize.media.video import transcode
+    from sanitize.redact import frame_masker
     from sanitize.types import Box
 
     per_frame = pickle.loads(plan.read_bytes()) if plan.name != "-" else [[]]
@@ -180,7 +181,7 @@ def child_redact(clip: Path, plan: Path, out: Path) -> dict:
         return [Box(*map(float, b)) for b in per_frame[i % len(per_frame)]]
 
     t = time.monotonic()
-    stats = transcode(clip, out, boxes, Settings())
+    stats = transcode(clip, out, frame_masker(boxes, Settings().mask), Settings())
     return {"frames": stats.frames, "seconds": time.monotonic() - t}
 
 

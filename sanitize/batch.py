@@ -26,8 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sanitize import __version__
-from sanitize.config import Settings, threads_for
-from sanitize.detect.base import sha256_file
+from sanitize.config import TMP_DIR, Settings, threads_for
 from sanitize.engines import (
     DEFAULT_WORKER,
     Engine,
@@ -37,12 +36,12 @@ from sanitize.engines import (
     make_engine,
 )
 from sanitize.errors import UsageProblem
+from sanitize.hashing import sha256_file
 from sanitize.ledger import Ledger, LedgerRow
 from sanitize.naming import possible_outputs
 from sanitize.review.store import ReviewStore
 from sanitize.types import FileResult, Status
 
-TMP_DIR = ".tmp"
 OUTPUT_DIRS = ("safe", "review")
 LOCK_NAME = ".lock"
 

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sanitize.config import Settings
-from sanitize.detect.base import sha256_file
 from sanitize.detect.registry import get_detectors
 from sanitize.errors import SanitizeError
+from sanitize.hashing import sha256_file
 from sanitize.ledger import LEDGER_NAME
 from sanitize.media import images
 from sanitize.media.metadata import residual
 from sanitize.media.probe import sniff
+from sanitize.policy import policy_for
 from sanitize.types import Finding, MediaKind, Region
 
 OUTPUT_DIRS = ("safe", "review")
@@ -69,7 +70,7 @@ def check_file(path: Path, settings: Settings, ledger: Path | None = None) -> Ch
     except SanitizeError as e:
         res.readable, res.error = False, str(e)
         return res
-    decision = detectors.policy(settings).decide(regions)
+    decision = policy_for(settings, detectors.user_classes).decide(regions)
     res.findings = decision.findings
     counts: dict[str, int] = {}
     for f in decision.findings:

@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sanitize.hashing import sha256_file
+
+# OUT/.tmp: outputs are written here, then renamed into safe/ or review/ (one file
+# system, so the rename is atomic); what a killed run left here goes at the next start.
+TMP_DIR = ".tmp"
+
 
 @dataclass(frozen=True)
 class ExtraModel:
@@ -59,7 +65,6 @@ class Settings:
         """The settings and policy as the reports record them, so an auditor can see
         how each output was made (report.json `settings`, report.html header)."""
         from sanitize import __version__
-        from sanitize.detect.base import sha256_file
         from sanitize.policy import DEFAULT_POLICY, load_policy
 
         policy_path = self.policy_file or DEFAULT_POLICY
@@ -97,8 +102,6 @@ def threads_for(workers: int, cores: int | None = None) -> int:
 def _file_digest(path: Path | None) -> str:
     if path is None:
         return "-"
-    from sanitize.detect.base import sha256_file
-
     try:
         return sha256_file(path)[:16]
     except OSError:

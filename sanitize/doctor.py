@@ -18,8 +18,8 @@ from importlib import metadata
 from pathlib import Path
 
 from sanitize import __version__
-from sanitize.detect.base import sha256_file
 from sanitize.errors import ModelMissing
+from sanitize.hashing import sha256_file
 from sanitize.model_store import INSTALL_HINT, PACKAGED_MODELS, candidates, model_dir
 
 OK, MISSING, BAD_HASH, ABSENT = "OK", "MISSING", "BAD HASH", "absent"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sanitize.detect.base import sha256_file
+from sanitize.hashing import sha256_file
 from sanitize.model_store import model_dir
 
 CENTERFACE_FILE = "centerface_dynamic.onnx"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import platformdirs
 
-from sanitize.detect.base import sha256_file
 from sanitize.errors import ModelMissing
+from sanitize.hashing import sha256_file
 
 PACKAGED_MODELS = Path(__file__).resolve().parent / "models"
 INSTALL_HINT = "run `python -m sanitize.install_models` (see README)"

@@ -22,15 +22,15 @@ from pathlib import Path
 
 from sanitize import __version__, planning
 from sanitize.config import Settings
-from sanitize.detect.base import sha256_file
 from sanitize.detect.registry import Detectors, get_detectors
 from sanitize.errors import SanitizeError
+from sanitize.hashing import sha256_file
 from sanitize.media import images
 from sanitize.media.metadata import inventory
 from sanitize.media.probe import sniff
 from sanitize.naming import output_rel
 from sanitize.plan import Decisions, Problem, RenderPlan, Track
-from sanitize.policy import needs_review
+from sanitize.policy import needs_review, policy_for
 from sanitize.render import TMP_DIR, render
 from sanitize.types import FileResult, Finding, MediaKind, Region, Status
 
@@ -83,7 +83,7 @@ def _image_job(src: Path, fmt: str, out_root: Path, settings: Settings,
     # Near misses are masked at once (when unsure, blur): re-compression could tip
     # them over, and then the re-check would cost another full round.
     regions += near
-    policy = detectors.policy(settings)
+    policy = policy_for(settings, detectors.user_classes)
     decision = policy.decide(regions, metadata)                              # decide
     out_fmt = images.output_format(fmt, pic.alpha is not None)
     plan = planning.plan_image(planning.new_plan(                           # → plan
@@ -111,7 +111,7 @@ def _video_job(src: Path, fmt: str, out_root: Path, settings: Settings,
         src, info, detectors.video_faces, settings, progress=progress,
         frame_flags=lambda rgb: [r for r in detectors.analyse(rgb) if r.kind != "face"],
     )
-    policy = detectors.policy(settings)
+    policy = policy_for(settings, detectors.user_classes)
     decision = policy.decide(analysis.faces + analysis.flags,                # decide
                              result.metadata_removed)
     plan = planning.plan_video(planning.new_plan(                           # → plan

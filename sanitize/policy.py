@@ -9,9 +9,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sanitize.errors import SanitizeError
 from sanitize.types import Finding, MetadataItem, Region
+
+if TYPE_CHECKING:
+    from sanitize.config import Settings
+    from sanitize.detect.yolo import ClassSpec
 
 DEFAULT_POLICY = Path(__file__).with_name("policy.toml")
 ACTIONS = ("blur", "flag", "removed")
@@ -165,6 +170,15 @@ def _validate(rules: dict[str, Rule]) -> None:
         if rule is not None and rule.action == "removed":
             raise PolicyError(f'rule {kind!r}: action must be "flag" or "blur", not "removed" '
                               '("removed" is for metadata only)')
+
+
+def policy_for(settings: Settings, user_classes: Iterable[ClassSpec] = ()) -> Policy:
+    """The settings' policy file, plus a rule that flags for review each kind only a
+    user's own model knows (threshold and clauses from its class map)."""
+    extra: dict[str, Rule] = {}
+    for spec in user_classes:
+        extra.setdefault(spec.kind, Rule(spec.kind, "flag", True, spec.threshold, spec.clauses))
+    return load_policy(settings.policy_file).extended(extra)
 
 
 def load_policy(path: Path | None = None) -> Policy:

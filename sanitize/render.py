@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sanitize.config import Settings
+from sanitize.config import TMP_DIR, Settings
 from sanitize.detect.tracking import MaskPlan, Sightings
 from sanitize.errors import VerifyError
+from sanitize.geometry import cover_box
 from sanitize.media import images
 from sanitize.media.metadata import residual
 from sanitize.plan import (
@@ -33,10 +34,9 @@ from sanitize.plan import (
     Track,
 )
 from sanitize.policy import load_policy
-from sanitize.redact import cover_box, mask_boxes
+from sanitize.redact import mask_boxes
 from sanitize.types import Box, MediaKind, Region
 
-TMP_DIR = ".tmp"
 # Faces the re-check finds in a written picture are masked and the file written
 # again; after this many rounds what is still found goes back to the caller.
 VERIFY_ROUNDS = 2

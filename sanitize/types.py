@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sanitize.plan import RenderPlan
 
+from sanitize import geometry
+
 
 class Status(StrEnum):
     SAFE = "safe"
@@ -56,11 +58,7 @@ class Box:
         return (self.y1 + self.y2) / 2
 
     def iou(self, other: Box) -> float:
-        ix = max(0.0, min(self.x2, other.x2) - max(self.x1, other.x1))
-        iy = max(0.0, min(self.y2, other.y2) - max(self.y1, other.y1))
-        inter = ix * iy
-        union = self.area + other.area - inter
-        return inter / union if union > 0 else 0.0
+        return geometry.iou(self, other)
 
     def scaled(self, sx: float, sy: float | None = None) -> Box:
         sy = sx if sy is None else sy

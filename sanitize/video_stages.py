@@ -26,6 +26,7 @@ from sanitize.errors import VerifyError
 from sanitize.media.metadata import residual
 from sanitize.media.video import DecodedFrame, Progress, decode_frames, prefetched, transcode
 from sanitize.plan import MaskSource, Problem
+from sanitize.redact import frame_masker
 from sanitize.types import Box, MediaInfo, Region
 
 # Detection size (longest side), with FaceDetector(fast=True, fast_side=the same).
@@ -174,7 +175,8 @@ def redact_video(src: Path | str, dst: Path | str, masks: MaskSource, settings: 
                  mutes: list[tuple[float, float]] | None = None) -> None:
     """Pass 2: write `dst` with every frame's boxes masked and the audio silent
     within `mutes` (seconds); dst is removed on failure."""
-    stats = transcode(src, dst, masks.boxes_for_frame, settings, progress, mutes=mutes or [])
+    stats = transcode(src, dst, frame_masker(masks.boxes_for_frame, settings.mask), settings,
+                      progress, mutes=mutes or [])
     if stats.frames != masks.frames:
         Path(dst).unlink(missing_ok=True)
         # The masks are indexed by frame: a different count means they could be

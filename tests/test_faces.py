@@ -16,18 +16,12 @@ import cv2
 import numpy as np
 import pytest
 import shared_paths
+from facescore import FaceScore, finds, score_faces
 
-from sanitize.detect.faces import (
-    FaceDetector,
-    FaceScore,
-    _spans,
-    as_rgb,
-    decode_centerface,
-    finds,
-    score_faces,
-)
+from sanitize.detect.faces import FaceDetector, _spans, decode_centerface
 from sanitize.errors import ModelMissing
 from sanitize.install_models import CENTERFACE_FILE, CENTERFACE_SHA256, INSTALLS, install
+from sanitize.media.images import as_rgb
 from sanitize.model_store import model_path
 from sanitize.types import Box
 

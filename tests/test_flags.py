@@ -127,7 +127,7 @@ def test_partial_plate_string_is_weaker() -> None:
 def test_model_provenance() -> None:
     import rapidocr_onnxruntime
 
-    from sanitize.detect.base import sha256_file
+    from sanitize.hashing import sha256_file
 
     folder = Path(rapidocr_onnxruntime.__file__).resolve().parent / "models"
     assert sha256_file(folder / "ch_PP-OCRv4_det_infer.onnx") == DET_MODEL.sha256

@@ -17,11 +17,12 @@ from PIL import Image, ImageOps
 
 from sanitize.config import Settings
 from sanitize.detect.registry import get_detectors
+from sanitize.geometry import cover_box
 from sanitize.media import images
 from sanitize.media.metadata import residual
 from sanitize.media.probe import sniff
 from sanitize.pipeline import process_file
-from sanitize.redact import cover_box, mask_boxes
+from sanitize.redact import mask_boxes
 from sanitize.types import Box, MediaKind, Status
 
 CORPUS = shared_paths.CORPUS

@@ -9,8 +9,9 @@ import shared_paths
 
 from sanitize.config import Settings
 from sanitize.detect.registry import get_detectors
+from sanitize.geometry import cover_box
 from sanitize.media import images
-from sanitize.redact import MASKS, _oval_alpha, cover_box, mask_boxes
+from sanitize.redact import MASKS, _oval_alpha, mask_boxes
 from sanitize.types import Box
 
 DATA = shared_paths.DATA

@@ -20,7 +20,7 @@ from videoclips import detail_kept, make_clip
 from sanitize.batch import collect_inputs, run_batch
 from sanitize.check import check_file
 from sanitize.config import Settings
-from sanitize.redact import cover_box
+from sanitize.geometry import cover_box
 from sanitize.review.app import create_app
 from sanitize.review.service import file_id
 from sanitize.types import Box

@@ -260,7 +260,7 @@ def test_verify_reports_unmasked_faces(tmp_path: Path, detector: FaceDetector) -
     clip = make_clip(tmp_path / "in.mp4", image="friends_table.jpg", seconds=1.0)
     info = probe_video(clip.path)
     out = tmp_path / "out.mp4"
-    transcode(clip.path, out, lambda i: [])
+    transcode(clip.path, out, lambda i, planes: None)
     problems = verify_video(info, out, detector)
     assert any(p.kind == "face" for p in problems), problems
 
@@ -268,7 +268,7 @@ def test_verify_reports_unmasked_faces(tmp_path: Path, detector: FaceDetector) -
 def test_mute_drops_audio(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "in.mp4", seconds=1.0)
     out = tmp_path / "out.mp4"
-    transcode(clip.path, out, lambda i: [], Settings(mute=True))
+    transcode(clip.path, out, lambda i, planes: None, Settings(mute=True))
     kinds = [s["codec_type"] for s in _ffprobe(out)["streams"]]
     assert kinds == ["video"]
 
@@ -284,7 +284,7 @@ def test_mute_drops_audio(tmp_path: Path) -> None:
 def test_device_video_leaves_no_metadata(path: Path, tmp_path: Path) -> None:
     info = probe_video(path)
     out = tmp_path / (path.stem + ".mp4")
-    stats = transcode(path, out, lambda i: [])
+    stats = transcode(path, out, lambda i, planes: None)
     assert stats.frames == info.frames
     res = subprocess.run([sys.executable, str(LEAKCHECK), "--pair", str(path), str(out)],
                          capture_output=True, text=True)
@@ -313,7 +313,7 @@ def test_input_containers(ext: str, args: list[str], short_clip: Clip, tmp_path:
                    check=True)
     info = probe_video(src)
     out = tmp_path / "out.mp4"
-    stats = transcode(src, out, lambda i: [])
+    stats = transcode(src, out, lambda i, planes: None)
     assert stats.frames == len(short_clip.times)
     assert (info.width, info.height) == (short_clip.width, short_clip.height)
     kinds = [s["codec_type"] for s in _ffprobe(out)["streams"]]
@@ -328,13 +328,13 @@ def test_damaged_video_raises_and_writes_nothing(damage: object, short_clip: Cli
                                                  tmp_path: Path) -> None:
     # Both layouts: index at the end (camera-like) and at the front (faststart).
     faststart = tmp_path / "fast.mp4"
-    transcode(short_clip.path, faststart, lambda i: [])
+    transcode(short_clip.path, faststart, lambda i, planes: None)
     for src in (short_clip.path, faststart):
         bad = damage(src, tmp_path / "bad.mp4")  # type: ignore[operator]
         out = tmp_path / "out.mp4"
         with pytest.raises(DecodeError):
             probe_video(bad)
-            transcode(bad, out, lambda i: [])
+            transcode(bad, out, lambda i, planes: None)
         assert not out.exists()
 
 
@@ -480,7 +480,7 @@ def test_all_eight_orientations(degrees: int, mirror: bool, tmp_path: Path) -> N
     info = probe_video(src)
     assert (info.height, info.width) == ref.shape[:2] and info.mirrored == mirror
     dst = tmp_path / "out.mp4"
-    transcode(src, dst, lambda i: [])
+    transcode(src, dst, lambda i, planes: None)
     with av.open(str(dst)) as c:
         frame = next(c.decode(video=0))
         assert not frame.side_data or all(sd.type.name != "DISPLAYMATRIX" for sd in frame.side_data)

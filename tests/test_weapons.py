@@ -25,8 +25,8 @@ import pytest
 import shared_paths
 from PIL import Image, ImageOps
 
-from sanitize.detect.base import sha256_file
 from sanitize.detect.yolo import ClassMapError, YoloDetector, load_class_map, parse_class_map
+from sanitize.hashing import sha256_file
 from sanitize.model_store import PACKAGED_MODELS
 from sanitize.types import Region
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -34,20 +32,3 @@ class Detector(Protocol):
     def models(self) -> list[ModelInfo]: ...
 
     def detect(self, rgb: np.ndarray) -> list[Region]: ...
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def nms(regions: list[Region], iou: float = 0.4) -> list[Region]:
-    """Greedy non-maximum suppression within one kind; highest score wins."""
-    kept: list[Region] = []
-    for r in sorted(regions, key=lambda r: r.score, reverse=True):
-        if all(r.kind != k.kind or r.box.iou(k.box) < iou for k in kept):
-            kept.append(r)
-    return kept

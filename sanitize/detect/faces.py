@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -25,14 +25,17 @@ from typing import Any
 import cv2
 import numpy as np
 
-from sanitize.detect.base import ModelInfo, sha256_file
+from sanitize.detect.base import ModelInfo
 from sanitize.errors import ModelMissing
+from sanitize.geometry import nms_arrays, overlaps
+from sanitize.hashing import sha256_file
 from sanitize.install_models import (
     CENTERFACE_FILE,
     CENTERFACE_INT8_FILE,
     CENTERFACE_INT8_SHA256,
     CENTERFACE_SHA256,
 )
+from sanitize.media.images import as_rgb
 from sanitize.model_store import model_path
 from sanitize.types import Box, Region
 
@@ -57,31 +60,6 @@ class _Pass:
     x1: int
     y1: int
     scale: float
-
-
-# ---------------------------------------------------------------- input hygiene
-
-
-def as_rgb(image: np.ndarray) -> np.ndarray:
-    """An (H, W, 3) uint8 C-contiguous array from gray, RGBA or non-uint8 input."""
-    arr = np.asarray(image)
-    if arr.dtype != np.uint8:
-        # Float pictures are either 0-1 or 0-255; anything else is clipped.
-        top = 1.0 if arr.dtype.kind == "f" and float(np.nanmax(arr, initial=0.0)) <= 1.0 else 255.0
-        scaled = np.nan_to_num(arr.astype(np.float32)) * (255.0 / top)
-        arr = np.clip(scaled, 0, 255).astype(np.uint8)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if arr.ndim != 3:
-        raise ValueError(f"expected an image array (H, W, C), got shape {arr.shape}")
-    channels = arr.shape[2]
-    if channels == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    elif channels == 4:
-        arr = arr[:, :, :3]  # alpha carries no face; the colour underneath is what gets posted
-    elif channels != 3:
-        raise ValueError(f"expected 1, 3 or 4 channels, got {channels}")
-    return np.ascontiguousarray(arr)
 
 
 # ---------------------------------------------------------------- pass planning
@@ -165,28 +143,6 @@ def _run_passes(rgb: np.ndarray, passes: Sequence[_Pass], fn: Callable[[np.ndarr
 # ---------------------------------------------------------------- box arithmetic
 
 
-def _iou_one(box: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """IoU, intersection and areas of `box` against each of `boxes` (both x1,y1,x2,y2)."""
-    iw = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    ih = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = iw * ih
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    own = (box[2] - box[0]) * (box[3] - box[1])
-    return inter / np.maximum(own + area - inter, 1e-6), inter, area
-
-
-def nms_arrays(dets: Dets, iou: float) -> Dets:
-    """Greedy NMS on an (N, ≥5) array; highest score first."""
-    order = np.argsort(-dets[:, 4], kind="stable")
-    dets = dets[order]
-    keep = np.ones(len(dets), bool)
-    for i in range(len(dets)):
-        if keep[i]:
-            ov, _, _ = _iou_one(dets[i], dets[i + 1:])
-            keep[i + 1:] &= ov < iou
-    return dets[keep]
-
-
 SAME_IOU = 0.3  # two boxes with this IoU show the same face …
 SAME_CONTAIN = 0.6  # … or when the smaller lies this much inside the larger
 
@@ -195,7 +151,7 @@ def same_face(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Which of `boxes` show the same face as `box`: IoU ≥ SAME_IOU, or the smaller
     lies ≥ SAME_CONTAIN inside the larger (a face cut at a tile edge, or two
     detectors framing it differently)."""
-    ov, inter, area = _iou_one(box, boxes)
+    ov, inter, area = overlaps(box, boxes)
     own = (box[2] - box[0]) * (box[3] - box[1])
     return (ov >= SAME_IOU) | (inter >= SAME_CONTAIN * np.maximum(np.minimum(area, own), 1e-6))
 
@@ -555,81 +511,3 @@ def _yuface_sha256() -> str:
     dist = metadata.distribution("yuface")
     lib = Path(str(dist.locate_file(f"yuface/{YUFACE_LIB}")))
     return sha256_file(lib) if lib.is_file() else "missing"
-
-
-# ---------------------------------------------------------------- evaluation rule
-
-# How the corpus measurements (tests, bench) decide that a face was found.  A
-# detection finds a ground-truth face when IoU ≥ 0.3 (the detectors frame faces
-# differently: CenterFace's boxes are taller than yuface's and than the hand
-# boxes), or when it covers ≥ 50 % of the face while being at most 9x its area
-# (a merged or generous box still blurs the face; a picture-sized box must not
-# count).  A detection is a false positive when it neither finds nor lies ≥ 50 %
-# inside any ground-truth face, ignored ones included.
-
-MATCH_IOU = 0.3
-MATCH_COVER = 0.5
-MATCH_MAX_AREA_RATIO = 9.0
-MIN_SCORED_FACE_PX = 16  # the target covers faces at least this tall
-
-
-def finds(det: Box, gt: Box) -> bool:
-    """Does detection `det` find ground-truth face `gt` (the rule above)?"""
-    if gt.area <= 0:
-        return False
-    if det.iou(gt) >= MATCH_IOU:
-        return True
-    inter = _intersection(det, gt)
-    return inter >= MATCH_COVER * gt.area and det.area <= MATCH_MAX_AREA_RATIO * gt.area
-
-
-def is_false_positive(det: Box, gts: Sequence[Box]) -> bool:
-    return not any(
-        finds(det, g) or _intersection(det, g) >= MATCH_COVER * max(det.area, 1e-6) for g in gts
-    )
-
-
-@dataclass
-class FaceScore:
-    """Recall and false positives of one or more pictures against ground truth."""
-
-    faces: int = 0
-    found: int = 0
-    false_pos: int = 0
-    misses: list[str] = field(default_factory=list)
-
-    @property
-    def recall(self) -> float:
-        return self.found / self.faces if self.faces else 1.0
-
-    def add(self, other: FaceScore) -> None:
-        self.faces += other.faces
-        self.found += other.found
-        self.false_pos += other.false_pos
-        self.misses += other.misses
-
-
-def score_faces(name: str, boxes: Sequence[Box], truth: Sequence[dict[str, Any]],
-                min_px: float = MIN_SCORED_FACE_PX) -> FaceScore:
-    """Score detections against ground-truth entries {"box": [x1,y1,x2,y2], "ignore"?}.
-
-    Recall counts non-ignored faces at least `min_px` tall; smaller or ignored
-    faces are neither misses nor false positives.
-    """
-    every = [Box(*f["box"]) for f in truth]
-    counted = [Box(*f["box"]) for f in truth
-               if not f.get("ignore") and f["box"][3] - f["box"][1] >= min_px]
-    out = FaceScore(faces=len(counted))
-    for g in counted:
-        if any(finds(b, g) for b in boxes):
-            out.found += 1
-        else:
-            out.misses.append(f"{name} {g.as_list()} h={g.h:.0f}")
-    out.false_pos = sum(is_false_positive(b, every) for b in boxes)
-    return out
-
-
-def _intersection(a: Box, b: Box) -> float:
-    iw = max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1))
-    ih = max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))
-    return iw * ih

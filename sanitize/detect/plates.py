@@ -20,9 +20,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sanitize.detect.base import ModelInfo, sha256_file
+from sanitize.detect.base import ModelInfo
 from sanitize.detect.text import TextBox, detect_text, read_text, text_models
 from sanitize.errors import ModelMissing
+from sanitize.geometry import nms
+from sanitize.hashing import sha256_file
 from sanitize.types import Box, Region
 
 # Registration state/UT codes (MoRTH); old codes kept because old plates stay on the road.
@@ -35,6 +37,7 @@ _STATES = frozenset({
 _AS_LETTER = str.maketrans("0123568", "OIZESGB")
 _AS_DIGIT = str.maketrans("OQDUILZSBGT", "00001125867")
 _CASCADE = "haarcascade_russian_plate_number.xml"
+MERGE_IOU = 0.3  # two plate hits this much overlapping are one plate
 
 
 def _cascade_path() -> Path:
@@ -138,21 +141,6 @@ def _reading_order(a: TextBox, b: TextBox) -> bool:
     return a.box.cx < b.box.cx and abs(a.box.cy - b.box.cy) < max(a.box.h, b.box.h) * 0.7
 
 
-def _merge_overlaps(regions: list[Region], iou: float = 0.3) -> list[Region]:
-    """One region per plate.  Overlapping hits are merged into their UNION (not
-    suppressed as in NMS): the text line and the cascade's plate frame cover
-    different parts of the same plate, and the blur must cover both."""
-    kept: list[Region] = []
-    for r in sorted(regions, key=lambda r: r.score, reverse=True):
-        for i, k in enumerate(kept):
-            if r.box.iou(k.box) >= iou:
-                kept[i] = Region(k.kind, k.box.union(r.box), k.score, k.detector, k.label)
-                break
-        else:
-            kept.append(r)
-    return kept
-
-
 class PlateDetector:
     """`detect(rgb, text=None)`: pass the picture's shared `detect_text` result as `text`
     so the text detector runs once per picture (documents use the same result)."""
@@ -184,7 +172,10 @@ class PlateDetector:
         regions = self._from_text(cands, strings)
         if self.use_haar:
             regions += self._from_haar(rgb)
-        return _merge_overlaps(regions)
+        # One region per plate.  Overlapping hits are merged into their UNION (not
+        # suppressed): the text line and the cascade's plate frame cover different
+        # parts of the same plate, and the blur must cover both.
+        return nms(regions, MERGE_IOU, merge=True)
 
     def _candidates(self, boxes: list[TextBox], height: int) -> list[TextBox]:
         # Wide bounds: parts of two-line plates are squarer (aspect ~1.5) than a plate.

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sanitize.config import Settings
 from sanitize.detect import sessions
 from sanitize.detect.base import Detector, ModelInfo
-from sanitize.policy import Policy, Rule, load_policy
 from sanitize.types import Region
+
+if TYPE_CHECKING:
+    from sanitize.detect.yolo import ClassSpec
 
 
 @dataclass
@@ -29,11 +31,9 @@ class Detectors:
     documents: Any = None
     uniforms: Any = None
     seized: Any = None
-    # Rules for kinds that only a user's own model knows (from its class-map YAML).
-    extra_rules: dict[str, Rule] = field(default_factory=dict)
-
-    def policy(self, settings: Settings) -> Policy:
-        return load_policy(settings.policy_file).extended(self.extra_rules)
+    # The classes of users' own models (from their class-map YAML): the policy
+    # flags kinds only they know (policy.policy_for).
+    user_classes: list[ClassSpec] = field(default_factory=list)
 
     def models(self) -> list[ModelInfo]:
         seen: dict[str, ModelInfo] = {}
@@ -132,9 +132,7 @@ def _build(settings: Settings) -> Detectors:
 
         byo = YoloDetector.from_files(extra.onnx, extra.classes)
         d.objects.append(byo)
-        for spec in byo.classes.values():
-            d.extra_rules.setdefault(spec.kind, Rule(
-                spec.kind, "flag", True, spec.threshold, spec.clauses))
+        d.user_classes.extend(byo.classes.values())
     d.models_from = [x for x in (*d.objects, d.plates, d.documents, d.uniforms, d.seized)
                      if x is not None]
     return d
@@ -154,8 +152,8 @@ def model_digests(settings: Settings) -> tuple[str, ...]:
 @lru_cache(maxsize=4)
 def _builtin_digests(flags: bool, where: str) -> tuple[str, ...]:
     from sanitize.detect import faces, plates, text
-    from sanitize.detect.base import sha256_file
     from sanitize.errors import ModelMissing
+    from sanitize.hashing import sha256_file
     from sanitize.install_models import CENTERFACE_FILE, CENTERFACE_SHA256
     from sanitize.model_store import model_path
 

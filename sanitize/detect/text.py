@@ -31,8 +31,9 @@ import cv2
 import numpy as np
 
 from sanitize.detect import sessions
-from sanitize.detect.base import ModelInfo, sha256_file
+from sanitize.detect.base import ModelInfo
 from sanitize.errors import ModelMissing
+from sanitize.hashing import sha256_file
 from sanitize.types import Box, Region
 
 RAPIDOCR_VERSION = "1.4.4"

@@ -37,7 +37,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
-from sanitize.redact import cover_box
+from sanitize.geometry import cover_box
 from sanitize.types import Box, Region
 
 _EPS = 1e-6

@@ -44,8 +44,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from sanitize.detect.base import ModelInfo, nms, sha256_file
+from sanitize.detect.base import ModelInfo
 from sanitize.detect.sessions import ort_session
+from sanitize.geometry import nms, nms_arrays
+from sanitize.hashing import sha256_file
+from sanitize.media.images import as_rgb
 from sanitize.types import Box, Region
 
 DEFAULT_THRESHOLD = 0.4
@@ -343,7 +346,7 @@ class YoloDetector:
 
     def detect(self, rgb: np.ndarray) -> list[Region]:
         """Regions for the mapped classes in an upright RGB uint8 picture (H, W, 3)."""
-        img = _as_rgb(rgb)
+        img = as_rgb(rgb)
         h, w = img.shape[:2]
         if h < 2 or w < 2:
             return []
@@ -364,7 +367,7 @@ class YoloDetector:
         """Like `detect`, down to `min_score` instead of the class thresholds, with each
         box's pose keypoints as a (K, 2) array of picture x, y (empty when the model has
         none).  For callers that take a second look at weak candidates."""
-        img = _as_rgb(rgb)
+        img = as_rgb(rgb)
         h, w = img.shape[:2]
         if h < 2 or w < 2:
             return []
@@ -425,18 +428,8 @@ class YoloDetector:
         return np.stack(cols, axis=1).astype(np.float32)
 
     def _nms(self, dets: np.ndarray) -> np.ndarray:
-        """Per-class NMS (OpenCV, fast on thousands of candidates), best max_det kept."""
-        if len(dets) == 0:
-            return dets
-        kept: list[np.ndarray] = []
-        for cid in np.unique(dets[:, 5]):
-            d = dets[dets[:, 5] == cid]
-            d = d[np.argsort(-d[:, 4])][:3000]
-            xywh = np.stack([d[:, 0], d[:, 1], d[:, 2] - d[:, 0], d[:, 3] - d[:, 1]], axis=1)
-            idx = cv2.dnn.NMSBoxes(xywh.tolist(), d[:, 4].tolist(), 0.0, self.iou)
-            kept.append(d[np.asarray(idx, dtype=np.int64).reshape(-1)])
-        out = np.concatenate(kept)
-        return out[np.argsort(-out[:, 4])][: self.max_det]
+        """Per-class NMS, best max_det kept."""
+        return nms_arrays(dets, self.iou, class_column=5)[: self.max_det]
 
     def _to_regions(self, dets: np.ndarray, w: int, h: int) -> list[Region]:
         regions = []
@@ -482,18 +475,3 @@ def _resize(img: np.ndarray, nw: int, nh: int) -> np.ndarray:
         return cv2.resize(img, (nw, nh), interpolation=interp)
     half = cv2.resize(img, (2 * nw, 2 * nh), interpolation=cv2.INTER_LINEAR)
     return cv2.resize(half, (nw, nh), interpolation=cv2.INTER_AREA)
-
-
-def _as_rgb(image: np.ndarray) -> np.ndarray:
-    arr = np.asarray(image)
-    if arr.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 picture, got {arr.dtype}")
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
-        raise ValueError(f"expected an (H, W, 3) picture, got shape {arr.shape}")
-    if arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    elif arr.shape[2] == 4:
-        arr = arr[:, :, :3]
-    return np.ascontiguousarray(arr)

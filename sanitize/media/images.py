@@ -42,6 +42,29 @@ class Picture:
     info: MediaInfo
 
 
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """An (H, W, 3) uint8 C-contiguous array from gray, RGBA or non-uint8 input:
+    what every detector is given, whoever calls it."""
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        # Float pictures are either 0-1 or 0-255; anything else is clipped.
+        top = 1.0 if arr.dtype.kind == "f" and float(np.nanmax(arr, initial=0.0)) <= 1.0 else 255.0
+        scaled = np.nan_to_num(arr.astype(np.float32)) * (255.0 / top)
+        arr = np.clip(scaled, 0, 255).astype(np.uint8)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3:
+        raise ValueError(f"expected an image array (H, W, C), got shape {arr.shape}")
+    channels = arr.shape[2]
+    if channels == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    elif channels == 4:
+        arr = arr[:, :, :3]  # alpha carries no face; the colour underneath is what gets posted
+    elif channels != 3:
+        raise ValueError(f"expected 1, 3 or 4 channels, got {channels}")
+    return np.ascontiguousarray(arr)
+
+
 def decode(path: Path, fmt: str, max_pixels: int) -> Picture:
     try:
         with warnings.catch_warnings():

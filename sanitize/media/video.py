@@ -37,8 +37,7 @@ import numpy as np
 from sanitize.config import Settings
 from sanitize.errors import DecodeError, TooLarge, UnsupportedFile
 from sanitize.media.probe import sniff
-from sanitize.redact import mask_boxes
-from sanitize.types import Box, MediaInfo, MediaKind
+from sanitize.types import MediaInfo, MediaKind
 
 VIDEO_FORMATS = ("mp4", "mov", "3gp", "mkv", "webm", "avi", "mts")
 
@@ -55,7 +54,9 @@ _BT709 = 1
 _UNSPECIFIED = 2
 
 Progress = Callable[[int], None]
-BoxesForFrame = Callable[[int], list[Box]]
+# Called with each frame's index and its upright I420 picture (one array: Y, then
+# U, then V; see i420_planes), to mask it in place (redact.frame_masker).
+MaskFrame = Callable[[int, np.ndarray], None]
 
 
 @dataclass
@@ -265,11 +266,11 @@ def _to_planes(frame: av.VideoFrame, turn: tuple[int, bool]) -> np.ndarray:
     i420 = frame.to_ndarray()
     if not (k or mirror):
         return i420
-    y, u, v = _split(i420, frame.width, frame.height)
+    y, u, v = i420_planes(i420, frame.width, frame.height)
     return _join(_upright(y, k, mirror), _upright(u, k, mirror), _upright(v, k, mirror))
 
 
-def _split(i420: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def i420_planes(i420: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Views of the Y, U, V planes inside an I420 array (writes go through)."""
     flat = i420.reshape(-1)
     ys, cs = w * h, (w // 2) * (h // 2)
@@ -283,46 +284,11 @@ def _split(i420: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np
 def _join(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     h, w = y.shape
     out = np.empty((h * 3 // 2, w), dtype=np.uint8)
-    oy, ou, ov = _split(out, w, h)
+    oy, ou, ov = i420_planes(out, w, h)
     oy[:] = y
     ou[:] = u
     ov[:] = v
     return out
-
-
-def _snap(b: Box, width: int, height: int) -> Box:
-    """Grow a box outwards onto a grid of about one mosaic cell (even pixels).
-
-    A box that shifts a pixel or two between frames re-places the mosaic (cells
-    and noise are positioned by the box), so x264 re-encodes every masked area on
-    every frame: a masked crowd costs 3x the bits and ~1.8x the encode CPU.  On a
-    grid, a face that barely moves keeps a still mosaic; the mask only grows.
-    (Measured on a clip that pans and zooms throughout: size 4.6 → 4.3 MB, so
-    the gain is for still scenes.)  Even edges keep the half-size chroma aligned."""
-    step = max(2, 2 * round(min(b.w, b.h) / 12))
-    return Box(
-        step * (b.x1 // step), step * (b.y1 // step),
-        min(width, step * -(-b.x2 // step)), min(height, step * -(-b.y2 // step)),
-    )
-
-
-def mask_i420(i420: np.ndarray, boxes: list[Box], mode: str) -> None:
-    """Mask boxes in place: Y at full size, U and V with the boxes halved."""
-    if not boxes:
-        return
-    h, w = i420.shape[0] * 2 // 3, i420.shape[1]
-    y, u, v = _split(i420, w, h)
-    even = [_snap(b, w, h) for b in boxes]
-    half = [b.scaled(0.5) for b in even]
-    mask_boxes(y, even, mode)
-    if mode == "solid":
-        # Solid luma 0 with chroma 0 is saturated green: neutral grey chroma instead.
-        for b in half:
-            u[int(b.y1):int(b.y2), int(b.x1):int(b.x2)] = 128
-            v[int(b.y1):int(b.y2), int(b.x1):int(b.x2)] = 128
-        return
-    mask_boxes(u, half, mode)
-    mask_boxes(v, half, mode)
 
 
 # ------------------------------------------------------------------ writing
@@ -391,8 +357,8 @@ class _Failed:
     error: BaseException
 
 
-def _upright_masked(src: Path, audio: bool, boxes_for_frame: BoxesForFrame,
-                    mask: str) -> Iterator[tuple[Any, np.ndarray | None]]:
+def _upright_masked(src: Path, audio: bool,
+                    mask_frame: MaskFrame) -> Iterator[tuple[Any, np.ndarray | None]]:
     """(frame, masked upright I420 planes) for video, (frame, None) for audio.
 
     Masking runs in the prefetch thread, not next to the encoder: with dozens of
@@ -404,7 +370,7 @@ def _upright_masked(src: Path, audio: bool, boxes_for_frame: BoxesForFrame,
         if isinstance(frame, av.VideoFrame):
             turn = turn or _orientation(frame)
             i420 = _to_planes(frame, turn)
-            mask_i420(i420, boxes_for_frame(n), mask)
+            mask_frame(n, i420)
             n += 1
             yield frame, i420
         else:
@@ -631,10 +597,10 @@ def _output_geometry(src: Path) -> _Geometry:
         )
 
 
-def transcode(src: Path | str, dst: Path | str, boxes_for_frame: BoxesForFrame,
+def transcode(src: Path | str, dst: Path | str, mask_frame: MaskFrame,
               settings: Settings | None = None, progress: Progress | None = None,
               mutes: list[tuple[float, float]] | None = None) -> TranscodeStats:
-    """Write `dst`: every frame of `src` upright with `boxes_for_frame(i)` masked,
+    """Write `dst`: every frame of `src` upright, masked by `mask_frame(i, planes)`,
     and its audio silent within `mutes` (seconds from the first frame).
 
     On any failure `dst` is removed and the error re-raised (DecodeError for a
@@ -648,7 +614,7 @@ def transcode(src: Path | str, dst: Path | str, boxes_for_frame: BoxesForFrame,
         writer = Writer(dst, g.width, g.height, g.time_base, g.rate, g.colours, audio_template)
     writer.audio_origin = g.origin_s
     writer.mutes = sorted(mutes or [])
-    items = prefetched(_upright_masked(src, keep_audio, boxes_for_frame, settings.mask), depth=8)
+    items = prefetched(_upright_masked(src, keep_audio, mask_frame), depth=8)
     try:
         stats = _pump(items, writer, progress)
         writer.close()

@@ -16,9 +16,9 @@ from typing import Any
 
 from sanitize.batch import out_lock, write_run_reports
 from sanitize.config import Settings
-from sanitize.detect.base import sha256_file
 from sanitize.detect.registry import get_detectors
 from sanitize.errors import SanitizeError, UsageProblem
+from sanitize.hashing import sha256_file
 from sanitize.ledger import Ledger
 from sanitize.plan import Decisions, RenderPlan
 from sanitize.render import render
