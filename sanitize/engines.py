@@ -39,7 +39,7 @@ _THREAD_ENV = {
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
     "NUMEXPR_NUM_THREADS": "1",
-    "SANITIZE_WORKER": "1",  # tells detectors to build single-threaded ORT sessions
+    "SANITIZE_WORKER": "1",  # read by Settings.session_threads: one ONNX thread per worker
 }
 
 CRASH_REASON = (

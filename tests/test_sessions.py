@@ -75,7 +75,7 @@ def test_cuda_is_used_when_onnxruntime_gpu_offers_it(monkeypatch):
 
 def test_int8_centerface_is_pinned_or_absent_and_keeps_recall():
     """The pictures' detector (yuface gated, int8 CenterFace through OpenVINO when
-    installed, else fp32) keeps the corpus recall (research/speed.md: 238/240)."""
+    installed, else fp32) keeps the corpus recall (docs/measurements.md: 238/240)."""
     import json
 
     import shared_paths

@@ -1,6 +1,6 @@
 """Face detection: the union of two detector families, CenterFace and yuface.
 
-Neither detector alone reaches the recall this tool needs (research/faces.md);
+Neither detector alone reaches the recall this tool needs (docs/measurements.md);
 they miss different faces, so every face either one sees is returned (and then
 blurred).  Large pictures are cut into overlapping tiles at native resolution so
 that small faces in a crowd keep enough pixels, plus one downscaled pass over the
@@ -41,7 +41,7 @@ from sanitize.types import Box, Region
 
 YUFACE_VERSION = "2023.5.1"
 YUFACE_LIB = "libfacedetection.so"  # the compiled-in network, hashed for provenance
-YU_MAX_SIDE = 960  # yuface loses accuracy on larger inputs (research/faces.md)
+YU_MAX_SIDE = 960  # yuface loses accuracy on larger inputs (docs/measurements.md)
 
 # Detections as float arrays: x1, y1, x2, y2, score (0-1), source (_CF or _YU).
 _CF, _YU = 0.0, 1.0
@@ -197,7 +197,7 @@ def _centerface_session(variant: str = "fp32") -> Any:
     installed (and no GPU).  Otherwise, and for "fp32" (video), the fp32 file
     through onnxruntime (CUDA when onnxruntime-gpu is installed).  Video stays
     fp32: int8 lost small faces there, and OpenVINO's bf16 lost 1.3 pt of the
-    tracked coverage on a crowd clip (bench_video_stride, research/speed.md).
+    tracked coverage on a crowd clip (bench_video_stride, docs/measurements.md).
     """
     from sanitize.detect.sessions import OrtModel, openvino_model, ort_session
 
@@ -260,7 +260,7 @@ def _centerface_dets(rgb: np.ndarray, threshold: float, nms_iou: float,
 @lru_cache(maxsize=1)
 def _yuface() -> Any:
     # yuface's bundled OpenMP reads this when the library loads: one thread per
-    # process (2 threads under load ran up to 7x slower, research/faces.md).
+    # process (2 threads under load ran up to 7x slower, docs/measurements.md).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import yuface
 
@@ -305,7 +305,7 @@ class FaceDetector:
     min_size: drop boxes shorter than this many picture pixels (noise).
     gate_yuface: run yuface only on windows round the CenterFace candidates that
         need its agreement (and round `detect_all`'s extra windows) instead of
-        tiling it over the whole picture: V14 in research/speed.md, 1.4-1.6x on
+        tiling it over the whole picture: V14 in docs/measurements.md, 1.4-1.6x on
         the whole detector at unchanged corpus recall.  It gives up faces only
         yuface sees with CenterFace below cf_low.
     int8: CenterFace from the static int8 file through OpenVINO when installed

@@ -6,10 +6,10 @@ execution provider are decided once:
 - threads: the cores a run has per worker process (one worker on two cores: 2;
   two workers: 1 each).  The pipeline sets it from `Settings.threads` before it
   builds detectors (`set_threads`); oversubscription was measured to cost far
-  more than it gains (research/faces.md), so the default outside a run is 1.
+  more than it gains (docs/measurements.md), so the default outside a run is 1.
 - providers: CUDA first when onnxruntime-gpu is installed and sees a GPU, else CPU.
 - OpenVINO (the `openvino` wheel), when installed, for models that gain from it
-  (CenterFace: int8 and bf16 kernels, research/speed.md); `openvino_model`
+  (CenterFace: int8 and bf16 kernels, docs/measurements.md); `openvino_model`
   returns None without it and the caller falls back to onnxruntime.
 """
 

@@ -2,7 +2,7 @@
 
 Per-frame detection misses a face now and then (a turn of the head, motion
 blur); an unmasked single frame is enough to identify someone, and it is the
-failure users of other tools complain about most (research/peers.md).  So:
+failure users of other tools complain about most (docs/measurements.md).  So:
 
 - detections are linked into tracks by overlap (IoU) or, for small fast faces
   that stop overlapping, by centre distance to the position predicted from the

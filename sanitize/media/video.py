@@ -1,6 +1,6 @@
 """Video in and out, in-process with PyAV (never a shelled-out ffmpeg).
 
-Why this shape (measured, see shared/research/video-io.md):
+Why this shape (measured, see docs/measurements.md):
 - Frames stay in yuv420p planes end to end: masking Y at full size and U/V at half
   size avoids two colour conversions per frame and keeps colours exact.
 - Decode runs in its own thread and x264 uses frame threads, so decode, masking
