@@ -202,7 +202,8 @@ def test_body_people_on_tiny_and_blank_pictures() -> None:
 def test_masked_faces_uniform_seen_by_body_shape() -> None:
     """Standing people in uniform with no face visible (faces masked by the tool's
     own redaction): the HOG body path still finds the uniform."""
-    from sanitize.redact import cover_box, mask_boxes
+    from sanitize.geometry import cover_box
+    from sanitize.redact import mask_boxes
 
     rgb = _load(OBJECTS / "uniform" / "rn_test1.jpg")
     h, w = rgb.shape[:2]
