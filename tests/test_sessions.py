@@ -79,8 +79,9 @@ def test_int8_centerface_is_pinned_or_absent_and_keeps_recall():
     import json
 
     import shared_paths
+    from facescore import score_faces
 
-    from sanitize.detect.faces import _centerface_file, score_faces
+    from sanitize.detect.faces import _centerface_file
     from sanitize.detect.registry import get_detectors
     from sanitize.media import images
 
