@@ -43,7 +43,8 @@ test-deps:
 	  else echo "browser tests will skip: sudo apt-get install$$missing"; fi; \
 	fi
 
-test: setup test-deps
+# Lint first: `make test` (what CI runs) fails on a ruff or mypy error too.
+test: setup test-deps lint
 	$(BIN)/python -m pytest -q
 
 test-slow: setup test-deps
@@ -55,8 +56,11 @@ test-all: setup test-deps
 bench: setup
 	$(BIN)/python bench/run_all.py
 
+# mypy: strict on the shared types, the pipeline, the render plan, detectors and
+# media ([tool.mypy] in pyproject.toml), normal elsewhere.
 lint: setup
 	$(BIN)/ruff check sanitize tests bench cli.py models/*.py
+	$(BIN)/mypy
 
 clean:
 	rm -rf out .pytest_cache

@@ -123,7 +123,7 @@ def out_lock(out_root: Path) -> Iterator[None]:
     out_root.mkdir(parents=True, exist_ok=True)
     with open(out_root / LOCK_NAME, "a+b") as fh:
         try:
-            if os.name == "nt":
+            if sys.platform == "win32":
                 import msvcrt
 
                 msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)

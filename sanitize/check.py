@@ -75,9 +75,9 @@ def check_file(path: Path, settings: Settings, ledger: Path | None = None) -> Ch
     counts: dict[str, int] = {}
     for f in decision.findings:
         counts[f.kind] = counts.get(f.kind, 0) + 1
-    for kind, n in sorted(counts.items()):
-        clauses = next(f.clauses for f in decision.findings if f.kind == kind)
-        res.problems.append(f"{n} {kind} region(s) visible (cl. {', '.join(clauses)})")
+    for what, n in sorted(counts.items()):
+        clauses = next(f.clauses for f in decision.findings if f.kind == what)
+        res.problems.append(f"{n} {what} region(s) visible (cl. {', '.join(clauses)})")
     return res
 
 

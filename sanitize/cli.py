@@ -24,7 +24,7 @@ class _Cli(click.Group):
     """Turns every usage or environment error into one line on stderr and exit 3
     (click's own usage errors would exit 2, which means "some files failed")."""
 
-    def main(self, args=None, prog_name=None, complete_var=None,  # type: ignore[override]
+    def main(self, args=None, prog_name=None, complete_var=None,
              standalone_mode: bool = True, **extra):
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sanitize.types import FileResult, Status
 
@@ -71,7 +72,7 @@ _COLUMNS = (
 )
 
 
-def _row(t: tuple) -> LedgerRow:  # type: ignore[type-arg]
+def _row(t: tuple[Any, ...]) -> LedgerRow:
     (rel, src, size, mtime, sha_in, fp, ver, models, output, sha_out, status, rj, secs,
      started, finished) = t
     return LedgerRow(rel, src, size, mtime, sha_in, fp, ver, json.loads(models), output,

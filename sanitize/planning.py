@@ -81,12 +81,13 @@ def _wears_uniform(boxes: dict[int, Box], times: list[float], uniforms: list[Reg
     """A face track is an officer's when, on a sampled frame with a uniformed person,
     its nearest sighting lies in that person's box (the uniform detector's rule)."""
     for u in uniforms:
-        if u.t_start is None:
+        t0 = u.t_start
+        if t0 is None:
             continue
-        near = [i for i in boxes if abs(times[i] - u.t_start) <= UNIFORM_NEAR_S]
+        near = [i for i in boxes if abs(times[i] - t0) <= UNIFORM_NEAR_S]
         if not near:
             continue
-        i = min(near, key=lambda k: abs(times[k] - u.t_start))
+        i = min(near, key=lambda k: abs(times[k] - t0))
         if faces_in_uniform([boxes[i]], [u])[0]:
             return True
     return False

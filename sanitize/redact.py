@@ -103,8 +103,8 @@ def _oval_alpha(h: int, w: int, core: tuple[float, float, float, float],
     a, b = max(0.5, (x2 - x1) / 2), max(0.5, (y2 - y1) / 2)
     xs = (np.arange(w, dtype=np.float32) + 0.5 - (x1 + x2) / 2) / a
     ys = (np.arange(h, dtype=np.float32) + 0.5 - (y1 + y2) / 2) / b
-    x2, y2 = xs * xs, ys * ys
-    r = np.sqrt(np.sqrt(x2[None, :] * x2[None, :] + y2[:, None] * y2[:, None]))
+    xx, yy = xs * xs, ys * ys
+    r = np.sqrt(np.sqrt(xx[None, :] * xx[None, :] + yy[:, None] * yy[:, None]))
     # Distance outside the oval, approximately, in pixels.
     out = (r - 1.0) * min(a, b)
     t = np.clip(1.0 - out / max(feather, 1e-3), 0.0, 1.0)

@@ -49,7 +49,7 @@ def _is_line(b: TextBox, height: int, width: int, min_aspect: float, max_frac: f
 def _rasterise(lines: list[TextBox], height: int, width: int, s: float) -> np.ndarray:
     mask = np.zeros((max(1, round(height * s)), max(1, round(width * s))), np.uint8)
     for b in lines:
-        cv2.fillPoly(mask, [np.int32(np.asarray(b.quad) * s)], 1)
+        cv2.fillPoly(mask, [(np.asarray(b.quad) * s).astype(np.int32)], 1)
     return mask
 
 

@@ -153,7 +153,9 @@ def same_face(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     detectors framing it differently)."""
     ov, inter, area = overlaps(box, boxes)
     own = (box[2] - box[0]) * (box[3] - box[1])
-    return (ov >= SAME_IOU) | (inter >= SAME_CONTAIN * np.maximum(np.minimum(area, own), 1e-6))
+    same: np.ndarray = (ov >= SAME_IOU) | (
+        inter >= SAME_CONTAIN * np.maximum(np.minimum(area, own), 1e-6))
+    return same
 
 
 def merge_union(dets: Dets) -> Dets:

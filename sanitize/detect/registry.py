@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -19,6 +19,17 @@ from sanitize.types import Region
 
 if TYPE_CHECKING:
     from sanitize.detect.yolo import ClassSpec
+
+
+@runtime_checkable
+class _LooksTwice(Protocol):
+    """A detector that also hands over its weak candidates (the weapon model), so
+    that others can take a second look at them."""
+
+    @property
+    def threshold(self) -> float: ...
+
+    def candidates(self, rgb: np.ndarray) -> list[Any]: ...
 
 
 @dataclass
@@ -69,7 +80,7 @@ class Detectors:
         looked: list[Any] = []  # the weapon model's candidates, weak ones included
         threshold = 1.0
         for d in self.objects:
-            if hasattr(d, "candidates"):
+            if isinstance(d, _LooksTwice):
                 cands = d.candidates(rgb)
                 looked += cands
                 threshold = min(threshold, d.threshold)

@@ -53,15 +53,16 @@ def background_mask(rgb: np.ndarray, tol: float = 20.0) -> np.ndarray:
     border = np.concatenate([lab[:m].reshape(-1, 3), lab[-m:].reshape(-1, 3),
                              lab[:, :m].reshape(-1, 3), lab[:, -m:].reshape(-1, 3)])
     ref = np.median(border, axis=0)
-    return np.linalg.norm(lab - ref, axis=2) < tol
+    dist: np.ndarray = np.linalg.norm(lab - ref, axis=2)
+    return dist < tol
 
 
 def count_objects(bg: np.ndarray, min_frac: float = 0.004) -> int:
     """Separate non-background blobs (items on the sheet) of a useful size."""
     fg = (~bg).astype(np.uint8)
     k = np.ones((3, 3), np.uint8)
-    fg = cv2.morphologyEx(cv2.morphologyEx(fg, cv2.MORPH_OPEN, k), cv2.MORPH_CLOSE, k)
-    n, _, stats, _ = cv2.connectedComponentsWithStats(fg)
+    blobs = cv2.morphologyEx(cv2.morphologyEx(fg, cv2.MORPH_OPEN, k), cv2.MORPH_CLOSE, k)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(blobs)
     areas = stats[1:n, cv2.CC_STAT_AREA]
     return int((areas >= min_frac * bg.size).sum())
 

@@ -130,7 +130,8 @@ def openvino_model(path: str | Path, precision: str = "default",
                 config["INFERENCE_PRECISION_HINT"] = precision
             compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
             _cache[key] = OpenVinoModel(compiled)
-        return _cache[key]
+        model: OpenVinoModel = _cache[key]
+        return model
 
 
 class OrtModel:

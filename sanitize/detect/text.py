@@ -179,7 +179,7 @@ def _crop(bgr: np.ndarray, quad: tuple[tuple[float, float], ...]) -> np.ndarray:
     src = np.asarray(quad, dtype=np.float32)
     w, h = _quad_size(quad)
     w, h = max(2, round(w)), max(2, round(h))
-    dst = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     m = cv2.getPerspectiveTransform(src, dst)
     strip = cv2.warpPerspective(bgr, m, (w, h), borderMode=cv2.BORDER_REPLICATE,
                                 flags=cv2.INTER_CUBIC)

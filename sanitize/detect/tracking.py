@@ -49,10 +49,10 @@ STILL_IOU = 0.3
 @dataclass
 class _Track:
     id: int
-    frames: array = field(default_factory=lambda: array("i"))
-    times: array = field(default_factory=lambda: array("d"))
-    boxes: array = field(default_factory=lambda: array("f"))  # x1, y1, x2, y2 per sighting
-    scores: array = field(default_factory=lambda: array("f"))
+    frames: array[int] = field(default_factory=lambda: array("i"))
+    times: array[float] = field(default_factory=lambda: array("d"))
+    boxes: array[float] = field(default_factory=lambda: array("f"))  # x1, y1, x2, y2 per sighting
+    scores: array[float] = field(default_factory=lambda: array("f"))
     vx: float = 0.0  # centre velocity, pixels per second (smoothed), for linking only
     vy: float = 0.0
 
@@ -106,8 +106,8 @@ class MaskPlan:
     Fastest when frames are asked for in order (a sweep keeps the active tracks);
     any order works."""
 
-    def __init__(self, width: int, height: int, times: array, tracks: list[_Track],
-                 extend_s: float, analysed: array | None = None,
+    def __init__(self, width: int, height: int, times: array[float], tracks: list[_Track],
+                 extend_s: float, analysed: array[int] | None = None,
                  min_span_s: float = MIN_SPAN_S) -> None:
         self.width, self.height = width, height
         self.times = times
@@ -296,7 +296,8 @@ class FaceTracker:
         if not 0.5 <= ratio <= 2.0:
             return None  # a much bigger/smaller face is someone else
         iou = pred.iou(det)
-        dist = ((pred.cx - det.cx) ** 2 + (pred.cy - det.cy) ** 2) ** 0.5 / max(pred.h, det.h, 1.0)
+        dist = float(((pred.cx - det.cx) ** 2 + (pred.cy - det.cy) ** 2) ** 0.5) / max(
+            pred.h, det.h, 1.0)
         if iou < self.iou_min and dist > self.dist_max:
             return None
         return iou - 0.25 * dist

@@ -85,7 +85,7 @@ def _hog() -> cv2.HOGDescriptor:
     global _HOG
     if _HOG is None:
         _HOG = cv2.HOGDescriptor()
-        _HOG.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        _HOG.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), np.float32))
     return _HOG
 
 
@@ -97,7 +97,7 @@ def hog_model() -> ModelInfo:
     file), identified by the sha256 of the coefficient vector."""
     import hashlib
 
-    coef = np.ascontiguousarray(cv2.HOGDescriptor_getDefaultPeopleDetector(), np.float32)
+    coef = np.ascontiguousarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), np.float32)
     return ModelInfo("opencv-hog-default-people", cv2.__version__, "Apache-2.0 (OpenCV)",
                      hashlib.sha256(coef.tobytes()).hexdigest(),
                      "PyPI opencv-python (cv2.HOGDescriptor_getDefaultPeopleDetector, "
@@ -158,7 +158,7 @@ def faces_in_uniform(faces: list[Box], uniforms: list[Region]) -> list[bool]:
 
 
 def _skin_mask(lab: np.ndarray, face_lab: np.ndarray, tol: float) -> np.ndarray:
-    d = np.linalg.norm(lab.astype(np.float32) - face_lab[None, None, :], axis=2)
+    d: np.ndarray = np.linalg.norm(lab.astype(np.float32) - face_lab[None, None, :], axis=2)
     return d < tol
 
 
@@ -170,7 +170,8 @@ def _face_colour(rgb: np.ndarray, face: Box) -> np.ndarray | None:
     if patch.shape[0] * patch.shape[1] < 4:
         return None
     lab = cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2LAB).reshape(-1, 3)
-    return np.median(lab, axis=0).astype(np.float32)
+    colour: np.ndarray = np.median(lab, axis=0).astype(np.float32)
+    return colour
 
 
 def colour_shares(rgb: np.ndarray, skin_lab: np.ndarray | None = None,

@@ -257,12 +257,14 @@ class YoloDetector:
             )
         inp = inputs[0]
         self._input_name = inp.name
-        self._input_dtype = np.float16 if "float16" in inp.type else np.float32
+        self._input_dtype: type[np.floating[Any]] = (
+            np.float16 if "float16" in inp.type else np.float32)
         h, w = inp.shape[2], inp.shape[3]
         # A fixed-size export must get exactly its size; a dynamic one gets input_size
         # on the long side and only stride padding on the short side (less work).
         self._fixed = isinstance(h, int) and isinstance(w, int)
-        self._in_h, self._in_w = (h, w) if self._fixed else (input_size, input_size)
+        self._in_h: int = h if self._fixed else input_size
+        self._in_w: int = w if self._fixed else input_size
         self._stride = 32
 
         meta = self._session.get_modelmeta().custom_metadata_map

@@ -124,15 +124,15 @@ def _to_srgb(im: Image.Image) -> Image.Image:
 def _split_alpha(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit greyscale: scale to 8 bits rather than clip.
-        arr = np.asarray(im, dtype=np.uint32)
+        arr: np.ndarray = np.asarray(im, dtype=np.uint32)
         arr = (arr >> 8) if arr.max() > 255 else arr
         grey = arr.astype(np.uint8)
         return np.ascontiguousarray(np.stack([grey] * 3, axis=-1)), None
     has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
     if has_alpha:
         rgba = np.asarray(im.convert("RGBA"))
-        alpha = rgba[..., 3].copy()
-        if alpha.min() == 255:
+        alpha: np.ndarray | None = rgba[..., 3].copy()
+        if alpha is not None and alpha.min() == 255:
             alpha = None
         return np.ascontiguousarray(rgba[..., :3]), alpha
     return np.ascontiguousarray(np.asarray(im.convert("RGB"))), None

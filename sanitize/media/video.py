@@ -24,7 +24,7 @@ import os
 import queue
 import struct
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -68,7 +68,7 @@ class DecodedFrame:
 
     index: int
     pts: int | None
-    time_base: Fraction
+    time_base: Fraction | None
     t: float
     rgb: np.ndarray
     scale: float
@@ -118,12 +118,13 @@ def _orientation(frame: av.VideoFrame) -> tuple[int, bool]:
     Read once per stream (the matrix is the stream's, repeated on every frame):
     touching `frame.side_data` ties the frame into a reference cycle, and frames
     of megabytes then wait for the cycle collector — measured +500 MiB at 1080p."""
-    for sd in frame.side_data:
+    side_data: Any = frame.side_data  # typed as str in PyAV's stubs; SideData objects
+    for sd in side_data:
         if sd.type.name == "DISPLAYMATRIX":
             m = struct.unpack("<9i", bytes(sd)[:36])
             key = tuple(round(v / 65536) for v in (m[0], m[1], m[3], m[4]))
             if key in _ORIENTATIONS:
-                return _ORIENTATIONS[key]  # type: ignore[index]
+                return _ORIENTATIONS[key]
     # No matrix, or an odd angle: the nearest quarter turn.
     return round(frame.rotation / 90.0) % 4, False
 
@@ -169,7 +170,8 @@ def probe_video(path: Path | str, settings: Settings | None = None) -> MediaInfo
 def _first_frame(c: Any, vs: Any) -> av.VideoFrame:
     try:
         for frame in c.decode(vs):
-            return frame
+            first: av.VideoFrame = frame
+            return first
     except av.error.FFmpegError as e:
         raise DecodeError(f"video stream does not decode: {_reason(e)}") from e
     raise DecodeError("video stream has no decodable frame")
@@ -177,7 +179,7 @@ def _first_frame(c: Any, vs: Any) -> av.VideoFrame:
 
 def _container_duration(c: Any, vs: Any) -> float | None:
     if c.duration is not None and c.duration > 0:
-        return c.duration / av.time_base
+        return float(c.duration / av.time_base)
     if vs.duration is not None and vs.time_base is not None:
         return float(vs.duration * vs.time_base)
     return None
@@ -306,7 +308,7 @@ _END = object()
 T = TypeVar("T")
 
 
-def prefetched(items: Iterable[T], depth: int) -> Iterator[T]:
+def prefetched(items: Iterable[T], depth: int) -> Generator[T, None, None]:
     """`items`, produced ahead in a thread of their own into a bounded queue, so
     memory stays flat however long the video is, and decoding (and masking)
     overlap the consumer: the codecs and ONNX Runtime release the GIL.  The
@@ -441,7 +443,7 @@ class Writer:
         frame.pts, frame.time_base = pts, self.time_base
         self._mux_video(self.video.encode(frame))
 
-    def _mux_video(self, packets: list[av.Packet]) -> None:
+    def _mux_video(self, packets: list[av.Packet[Any]]) -> None:
         for p in packets:
             for q in self.sei_filter.filter(p):
                 q.stream = self.video
@@ -452,7 +454,7 @@ class Writer:
         if self.audio is None:
             return
         rate = self.audio.codec_context.sample_rate
-        if frame.pts is not None:
+        if frame.pts is not None and frame.time_base is not None:
             start = float(frame.pts * frame.time_base) - self.audio_origin
             if start + frame.samples / frame.sample_rate <= 0:
                 return  # entirely before the first video frame
@@ -534,7 +536,7 @@ def _x264_library() -> Any:
 def _trim_front(frame: av.AudioFrame, start: float) -> av.AudioFrame:
     """Drop the samples that come before the video's first frame."""
     cut = min(frame.samples, round(-start * frame.sample_rate))
-    data = frame.to_ndarray()
+    data: Any = frame.to_ndarray()
     planar = frame.format.is_planar
     kept = data[:, cut:] if planar else data[:, cut * len(frame.layout.channels):]
     out = av.AudioFrame.from_ndarray(np.ascontiguousarray(kept), format=frame.format.name,

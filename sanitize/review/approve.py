@@ -100,8 +100,8 @@ def summary(plan: RenderPlan, d: Decisions) -> list[str]:
     for t in d.added:
         if d.action(t) == "blur":
             lines.append(f"added {t.id} ({t.kind})")
-    for fid, c in sorted(d.flags.items()):
+    for fid, fc in sorted(d.flags.items()):
         f = plan.flag(fid)
-        lines.append(f"{c.state} {fid} ({f.kind if f else '?'}): {c.reason}")
+        lines.append(f"{fc.state} {fid} ({f.kind if f else '?'}): {fc.reason}")
     lines += [f"muted {a:.2f}-{b:.2f} s" for a, b in d.mutes]
     return lines

@@ -40,7 +40,7 @@ def track_box(svc: object, plan: RenderPlan, anchor: int, box: Box, first: int,
     if anchor not in frames:
         return out
     for step, stop in ((1, last + 1), (-1, first - 1)):
-        tracker = cv2.TrackerMIL_create()
+        tracker = cv2.TrackerMIL.create()
         x, y = box.x1 * scale, box.y1 * scale
         tracker.init(frames[anchor], (int(x), int(y), max(2, int(box.w * scale)),
                                       max(2, int(box.h * scale))))

@@ -130,6 +130,11 @@ def _app_mpf(seg: bytes, where: str, out: Collector) -> None:
         out.add("embedded_image", where, "MPF")
 
 
+def _app_gopro(seg: bytes, where: str, out: Collector) -> None:
+    out.add("serial", where, "GoPro")
+    out.add("device", where, "GoPro")
+
+
 def _app_nothing(seg: bytes, where: str, out: Collector) -> None:
     """APP14 'Adobe' holds only colour-transform flags."""
 
@@ -142,9 +147,7 @@ _APP_HANDLERS: dict[tuple[int, bytes], Callable[[bytes, str, Collector], None]] 
     (2, b"ICC_PROFILE"): lambda seg, w, out: out.add("icc_profile", w, "ICC_PROFILE"),
     (2, b"MPF"): _app_mpf,
     (2, b"FPXR"): lambda seg, w, out: out.add("embedded_image", w, "FlashPix"),
-    (6, b"GoPro"): lambda seg, w, out: (
-        out.add("serial", w, "GoPro"), out.add("device", w, "GoPro")
-    ),
+    (6, b"GoPro"): _app_gopro,
     (12, b"Ducky"): lambda seg, w, out: out.add("owner", w, "Ducky"),
     (13, b"Photoshop 3.0"): lambda seg, w, out: irb_items(seg, w, out),
     (14, b"Adobe"): _app_nothing,
