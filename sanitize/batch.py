@@ -34,6 +34,7 @@ from sanitize.engines import (
     LocalEngine,
     error_result,
     make_engine,
+    sigterm_as_interrupt,
 )
 from sanitize.errors import UsageProblem
 from sanitize.hashing import sha256_file
@@ -415,7 +416,7 @@ def run_batch(inputs: list[InputFile], out_root: Path, settings: Settings,
     per-file function ("module:function"); only tests change it."""
     t0 = time.monotonic()
     out_root = Path(os.path.abspath(out_root))
-    with out_lock(out_root):
+    with out_lock(out_root), sigterm_as_interrupt():
         clean_tmp(out_root)
         with Ledger.open(out_root) as ledger:
             p = plan(inputs, out_root, settings, ledger)
@@ -423,6 +424,9 @@ def run_batch(inputs: list[InputFile], out_root: Path, settings: Settings,
                 eng = make_engine(engine, jobs, scheduler)
                 try:
                     process_pending(p.todo, out_root, settings, eng, ledger, progress, worker)
+                except BaseException:
+                    eng.terminate()  # Ctrl-C or SIGTERM: no orphaned workers
+                    raise
                 finally:
                     eng.close()
             sweep_orphans(out_root, inputs, ledger)

@@ -358,6 +358,52 @@ def test_two_inputs_that_would_share_an_output_name(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- stopping watch
 
 
+def test_stopping_run_ends_its_workers(tmp_path: Path) -> None:
+    """The same for `run`: SIGTERM mid-batch ends the pool workers with the driver."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+
+    from sanitize.ledger import Ledger
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i in range(8):
+        shutil.copy(SAMPLES / "graduation_group.jpg", src / f"p{i}.jpg")
+    log = tmp_path / "run.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sanitize", "run", str(src), "-o", str(out), "-j", "2",
+         "--no-flags", "--no-progress"],
+        env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=log.open("w"),
+        stderr=subprocess.STDOUT)
+    children: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (out / "ledger.sqlite").exists():
+                with Ledger.open(out) as ledger:
+                    if ledger.rows():
+                        break
+            time.sleep(0.3)
+        assert proc.poll() is None, log.read_text()
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+        _gone, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, [(p.pid, p.cmdline()[-2:]) for p in alive]  # no orphans
+        assert "Traceback" not in log.read_text()
+    finally:
+        for p in [proc, *children]:
+            try:
+                p.kill()
+            except (ProcessLookupError, psutil.NoSuchProcess):
+                pass
+
+
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
 def test_stopping_watch_ends_its_workers(tmp_path: Path, sig: str) -> None:
     """Before: after SIGTERM the ~420 MB pool workers and the resource tracker stayed
