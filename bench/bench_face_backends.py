@@ -8,7 +8,7 @@ before issue 11 (onnxruntime fp32 CenterFace, yuface tiled over the picture);
 "V14" gates yuface to windows round CenterFace's unsure candidates; "int8" runs
 the int8 QDQ CenterFace through OpenVINO (needs the openvino wheel and the
 installed centerface_int8_qdq.onnx; else it falls back to fp32).  OpenVINO's
-bf16 on the fp32 file, measured 1.3x (research/speed.md), is not offered: video
+bf16 on the fp32 file, measured 1.3x (docs/measurements.md), is not offered: video
 keeps onnxruntime fp32 (bench/results/video_stride_backend.txt).
 """
 
