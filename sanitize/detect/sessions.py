@@ -16,6 +16,7 @@ execution provider are decided once:
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -82,6 +83,12 @@ def have_openvino() -> bool:
     for side-by-side measurements and as a way out if it misbehaves)."""
     if os.environ.get("SANITIZE_NO_OPENVINO"):
         return False
+    # openvino imports its model converter, which reports usage to an analytics
+    # server when the openvino-telemetry package is importable (a dependency of
+    # the wheel).  Offline at run time, always: make that import fail, so the
+    # converter falls back to its built-in no-op stub.
+    for name in ("openvino_telemetry", "openvino_telemetry.backend"):
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
     try:
         import openvino  # noqa: F401
     except ImportError:
