@@ -96,13 +96,22 @@ def _smooth_fill(patch: np.ndarray, core_w: int, core_h: int, seed: int) -> np.n
 
 
 def _oval_alpha(h: int, w: int, core: tuple[float, float, float, float],
-                   feather: float) -> np.ndarray:
+                feather: float, square: tuple[bool, bool, bool, bool] = (False,) * 4
+                ) -> np.ndarray:
     """1.0 inside the oval inscribed in `core` (patch coordinates x1, y1, x2, y2),
-    falling smoothly to 0 over `feather` pixels outside it."""
+    falling smoothly to 0 over `feather` pixels outside it.  `square` (left, top,
+    right, bottom) keeps the box's own edge on those sides instead of rounding:
+    a box cut by the picture's border (a head half out of frame) would otherwise
+    get an oval squashed into what is left, too small for the head in it."""
     x1, y1, x2, y2 = core
     a, b = max(0.5, (x2 - x1) / 2), max(0.5, (y2 - y1) / 2)
     xs = (np.arange(w, dtype=np.float32) + 0.5 - (x1 + x2) / 2) / a
     ys = (np.arange(h, dtype=np.float32) + 0.5 - (y1 + y2) / 2) / b
+    left, top, right, bottom = square
+    if left or right:
+        xs = np.where((xs < 0) & left | (xs > 0) & right, 0.0, xs).astype(np.float32)
+    if top or bottom:
+        ys = np.where((ys < 0) & top | (ys > 0) & bottom, 0.0, ys).astype(np.float32)
     xx, yy = xs * xs, ys * ys
     r = np.sqrt(np.sqrt(xx[None, :] * xx[None, :] + yy[:, None] * yy[:, None]))
     # Distance outside the oval, approximately, in pixels.
@@ -122,7 +131,8 @@ def _mask_oval(img: np.ndarray, b: Box, seed: int) -> None:
         return
     patch = img[y1:y2, x1:x2].astype(np.float32)
     core = (b.x1 - x1, b.y1 - y1, b.x2 - x1, b.y2 - y1)
-    alpha = _oval_alpha(y2 - y1, x2 - x1, core, feather)
+    square = (b.x1 <= 0, b.y1 <= 0, b.x2 >= w, b.y2 >= h)
+    alpha = _oval_alpha(y2 - y1, x2 - x1, core, feather, square)
     fill = _smooth_fill(img[y1:y2, x1:x2], max(1, round(b.w)), max(1, round(b.h)), seed)
     if patch.ndim == 3:
         alpha = alpha[:, :, None]

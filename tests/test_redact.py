@@ -74,6 +74,21 @@ def test_masked_head_keeps_no_edges(mode: str, closeup) -> None:
         assert energy(grey_out) < 0.1 * energy(grey_in)
 
 
+def test_a_head_cut_by_the_border_is_covered_to_the_border() -> None:
+    """A face at the top edge: the grown box is clipped there, and an oval squashed
+    into what is left would leave the face box's top corners unmasked; the clipped
+    side stays square instead."""
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, size=(200, 300, 3), dtype=np.uint8)  # all detail
+    face = Box(100.0, 2.0, 140.0, 42.0)
+    cover = cover_box("face", face, 300, 200)
+    assert cover.y1 == 0
+    out = mask_boxes(img.copy(), [cover], "blur").astype(int)
+    region = out[0:int(face.y2), int(face.x1):int(face.x2)]
+    # Noise has neighbour differences of ~85 grey levels; a masked head almost none.
+    assert np.abs(np.diff(region, axis=1)).max() <= 6
+
+
 def test_masks_are_deterministic_and_work_on_one_plane(closeup) -> None:
     rgb, faces = closeup
     h, w = rgb.shape[:2]
