@@ -78,6 +78,20 @@ def ort_session(path: str | Path, n_threads: int | None = None) -> Any:
         return _cache[key]
 
 
+def _import_openvino() -> Any:
+    """`import openvino`, offline.  Its __init__ also imports the model-conversion
+    tools (openvino.tools.ovc), which start a telemetry client that sends an
+    "import" event to Google Analytics unless the user opted out (caught by
+    tests/test_offline.py).  sanitize only runs models, so those tools are kept
+    out: openvino skips them on ImportError."""
+    import sys
+
+    sys.modules.setdefault("openvino.tools.ovc", None)  # type: ignore[arg-type]
+    import openvino
+
+    return openvino
+
+
 def have_openvino() -> bool:
     """The openvino wheel is installed and not switched off (SANITIZE_NO_OPENVINO=1,
     for side-by-side measurements and as a way out if it misbehaves)."""
@@ -90,7 +104,7 @@ def have_openvino() -> bool:
     for name in ("openvino_telemetry", "openvino_telemetry.backend"):
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
     try:
-        import openvino  # noqa: F401
+        _import_openvino()
     except ImportError:
         return False
     return True
@@ -127,7 +141,7 @@ def openvino_model(path: str | Path, precision: str = "default",
     key = ("ov", str(path), n, precision)
     with _lock:
         if key not in _cache:
-            import openvino as ov
+            ov = _import_openvino()
 
             core = ov.Core()
             config: dict[str, Any] = {
