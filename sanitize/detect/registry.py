@@ -125,7 +125,11 @@ def _build(settings: Settings) -> Detectors:
     from sanitize.detect.faces import FaceDetector
     from sanitize.detect.plates import PlateDetector
 
-    d = Detectors(faces=FaceDetector(gate_yuface=True, int8=True),
+    # Pictures keep the fp32, ungated detector: the int8 CenterFace and the gated
+    # yuface (FaceDetector(gate_yuface=True, int8=True), 2.7-3x faster) were
+    # measured to re-detect blur/pixelation masks at 0.26-0.36
+    # (tests/test_image_pipeline.py::test_a_mask_is_not_itself_found_as_a_face).
+    d = Detectors(faces=FaceDetector(),
                   video_faces=FaceDetector(fast=True))
     # Plates are redaction (cl. 30), like faces: --no-flags never turns them off.
     d.plates = PlateDetector()
