@@ -26,8 +26,8 @@ from sanitize.media.probe import HEAD_BYTES, KIND, REFUSED, identify, sniff
 from sanitize.types import MediaKind
 
 CORPUS = shared_paths.METADATA
-FILES = sorted(p for p in CORPUS.glob("*") if p.suffix.lower() != ".tsv") if CORPUS.is_dir() else []
-needs_corpus = pytest.mark.skipif(not FILES, reason=f"corpus not found at {CORPUS}")
+FILES = shared_paths.corpus_files(CORPUS)
+needs_corpus = pytest.mark.needs_corpus
 
 
 def _classes(path: Path) -> set[str]:

@@ -73,7 +73,16 @@ def test_cuda_is_used_when_onnxruntime_gpu_offers_it(monkeypatch):
     assert sessions.ort_providers() == ("CPUExecutionProvider",)
 
 
-def test_int8_centerface_is_pinned_or_absent_and_keeps_recall():
+def test_int8_centerface_is_pinned_or_absent():
+    from sanitize.detect.faces import _centerface_file
+
+    found = _centerface_file("int8")  # None when not installed; else its sha256 matched
+    if found is not None:
+        assert found[1] == CENTERFACE_INT8_SHA256
+
+
+@pytest.mark.needs_corpus
+def test_pictures_detector_keeps_the_corpus_recall():
     """The pictures' detector (yuface gated, int8 CenterFace through OpenVINO when
     installed, else fp32) keeps the corpus recall (docs/measurements.md: 238/240)."""
     import json
@@ -81,13 +90,9 @@ def test_int8_centerface_is_pinned_or_absent_and_keeps_recall():
     import shared_paths
     from facescore import score_faces
 
-    from sanitize.detect.faces import _centerface_file
     from sanitize.detect.registry import get_detectors
     from sanitize.media import images
 
-    found = _centerface_file("int8")  # None when not installed; else its sha256 matched
-    if found is not None:
-        assert found[1] == CENTERFACE_INT8_SHA256
     det = get_detectors(Settings(flags=False)).faces
     truth = json.loads((shared_paths.FACES / "ground_truth.json").read_text())
     found_n = faces_n = 0

@@ -20,7 +20,7 @@ from sanitize.pipeline import process_file
 from sanitize.render import recheck_faces
 from sanitize.types import Box, Status
 
-FACES = shared_paths.FACES / "images"
+FACES = shared_paths.DATA / "faces" / "images"
 FACES_ONLY = Settings(flags=False)
 
 
