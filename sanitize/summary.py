@@ -48,5 +48,6 @@ def _flags(blocking: list[Finding]) -> list[str]:
             out.append(f"{name} masked, check it")  # e.g. plates found on sampled video frames
         else:
             best = max(f.confidence for f in same)
-            out.append(f"{name} {best:.2f}" + (f" ×{len(same)}" if len(same) > 1 else ""))
+            out.append(f"{name} {best:.2f}" if len(same) == 1
+                       else f"{len(same)} × {name} (max {best:.2f})")
     return out

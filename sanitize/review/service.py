@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from sanitize import summary
 from sanitize.ledger import Ledger, LedgerRow
 from sanitize.plan import (
     BLUR,
@@ -407,29 +408,17 @@ def confirmed_flags(plan: RenderPlan, d: Decisions) -> list[Flag]:
 
 
 def why(row: LedgerRow, plan: RenderPlan | None) -> str:
-    """One line: why the file is where it is, e.g. "weapon 0.56 · uniform · 2 officer?"."""
+    """The report's why line (sanitize.summary), plus what only the review knows:
+    who approved it, and how many faces are suggested as officers."""
     result = row.result()
-    if row.status is Status.ERROR:
-        return f"error: {result.error or 'unknown'}"
-    parts = []
-    blocking = [f for f in result.findings if f.blocking]
-    by_kind: dict[str, list[float]] = {}
-    for f in blocking:
-        by_kind.setdefault(f.kind, []).append(f.confidence)
-    for kind, scores in by_kind.items():
-        name = kind.replace("_", " ")
-        parts.append(f"{name} {max(scores):.2f}" if len(scores) == 1
-                     else f"{len(scores)} × {name} (max {max(scores):.2f})")
-    if plan is not None:
+    parts = [summary.why(result)]
+    if plan is not None and row.status is not Status.ERROR:
         officers = sum(1 for t in plan.tracks if t.suggested == KEEP)
         if officers:
             parts.append(f"{officers} officer?")
-        if not blocking:
-            masked = Counter(t.kind for t in plan.tracks)
-            parts += [f"{n} {k}{'s' if n > 1 else ''} masked" for k, n in sorted(masked.items())]
     if result.approval is not None:
         parts.insert(0, f"approved by {result.approval.by}")
-    return " · ".join(parts) or ("nothing found" if row.status is Status.SAFE else "")
+    return " · ".join(p for p in parts if p)
 
 
 def _status(row: LedgerRow, state: FileState) -> str:
