@@ -11,26 +11,15 @@ process; a cold `sanitize check` adds their start-up), with the policy flags
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
+from bench_image import CORPUS, timed  # same folder: the one median-of-runs timer
 from PIL import Image
 
 from sanitize.check import check_file
 from sanitize.config import Settings
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 DEFAULT = CORPUS / "faces" / "hires" / "mosaic_4000x3000.jpg"
-
-
-def timed(fn, repeat: int) -> float:
-    runs = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t)
-    return statistics.median(runs)
 
 
 def main() -> None:
