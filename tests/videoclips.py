@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -153,14 +154,18 @@ def make_clip(path: Path, image: str = "graduation_group.jpg", size: tuple[int, 
             f = av.VideoFrame.from_ndarray(stored, format="rgb24")
             f.pts, f.time_base = round(t * 1000), tb
             out.mux(vs.encode(f))
-        out.mux(vs.encode(None))
-        if a is not None:
-            end = times[-1] + 1 / fps
-            for f in _tone_frames(end):
-                out.mux(a.encode(f))
-            out.mux(a.encode(None))
-            clip.audio_seconds = end
+        _flush(out, vs, a, times[-1] + 1 / fps, clip)
     return clip
+
+
+def _flush(out: Any, vs: Any, a: Any, end: float, clip: Any) -> None:
+    """Drain the video encoder, then write a tone up to `end` when there is audio."""
+    out.mux(vs.encode(None))
+    if a is not None:
+        for f in _tone_frames(end):
+            out.mux(a.encode(f))
+        out.mux(a.encode(None))
+        clip.audio_seconds = end
 
 
 def truncate(src: Path, dst: Path, keep: float = 0.5) -> Path:
@@ -261,10 +266,5 @@ def make_street_clip(path: Path, faces: str = "kids_group.jpg", seconds: float =
                                            format="rgb24")
             f.pts = k
             out.mux(vs.encode(f))
-        out.mux(vs.encode(None))
-        end = times[-1] + 1 / fps
-        for f in _tone_frames(end):
-            out.mux(a.encode(f))
-        out.mux(a.encode(None))
-        clip.audio_seconds = end
+        _flush(out, vs, a, times[-1] + 1 / fps, clip)
     return clip
