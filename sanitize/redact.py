@@ -60,7 +60,7 @@ def _cells(w: int, h: int, most: int = _MAX_CELLS) -> tuple[int, int]:
     return max(2, round(n * w / max(1, min(w, h)))), max(2, round(n * h / max(1, min(w, h))))
 
 
-def _pixelate(patch: np.ndarray, seed: int) -> np.ndarray:
+def _pixelate(patch: np.ndarray, seed: int, noise: int = _NOISE) -> np.ndarray:
     h, w = patch.shape[:2]
     cw, ch = _cells(w, h)
     small = cv2.resize(patch, (cw, ch), interpolation=cv2.INTER_AREA).astype(np.float32)
@@ -70,12 +70,13 @@ def _pixelate(patch: np.ndarray, seed: int) -> np.ndarray:
     # only information left) cannot be inverted by a learned upsampler.
     # Seeded by position so that a re-run writes identical bytes (resume, ledger).
     rng = np.random.default_rng(seed)
-    small += rng.integers(-_NOISE, _NOISE + 1, size=small.shape)
+    small += rng.integers(-noise, noise + 1, size=small.shape)
     small = np.clip(np.rint(small), 0, 255).astype(np.uint8)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
 
 
-def _smooth_fill(patch: np.ndarray, core_w: int, core_h: int, seed: int) -> np.ndarray:
+def _smooth_fill(patch: np.ndarray, core_w: int, core_h: int, seed: int,
+                 noise: int = _NOISE) -> np.ndarray:
     """The pixelation's flattened, noised cells (sized to the core box), upsampled
     smoothly and blurred once more."""
     h, w = patch.shape[:2]
@@ -87,7 +88,7 @@ def _smooth_fill(patch: np.ndarray, core_w: int, core_h: int, seed: int) -> np.n
     mean = small.reshape(-1, small.shape[-1] if small.ndim == 3 else 1).mean(axis=0)
     small = mean + _BLUR_CONTRAST * (small - mean)
     rng = np.random.default_rng(seed)
-    small += rng.integers(-_NOISE, _NOISE + 1, size=small.shape)
+    small += rng.integers(-noise, noise + 1, size=small.shape)
     # Smooth at 16 px per cell, then stretch: the same look as a blur at full
     # size for a fraction of the cost on a big face.
     mid = cv2.resize(small, (cw * 16, ch * 16), interpolation=cv2.INTER_LINEAR)
@@ -120,7 +121,7 @@ def _oval_alpha(h: int, w: int, core: tuple[float, float, float, float],
     return (t * t * (3.0 - 2.0 * t)).astype(np.float32)  # smoothstep
 
 
-def _mask_oval(img: np.ndarray, b: Box, seed: int) -> None:
+def _mask_oval(img: np.ndarray, b: Box, seed: int, noise: int = _NOISE) -> None:
     """Composite one feathered elliptical mask onto img in place.  The feather lies
     outside the core oval, so every pixel of the core is replaced entirely."""
     h, w = img.shape[:2]
@@ -133,31 +134,32 @@ def _mask_oval(img: np.ndarray, b: Box, seed: int) -> None:
     core = (b.x1 - x1, b.y1 - y1, b.x2 - x1, b.y2 - y1)
     square = (b.x1 <= 0, b.y1 <= 0, b.x2 >= w, b.y2 >= h)
     alpha = _oval_alpha(y2 - y1, x2 - x1, core, feather, square)
-    fill = _smooth_fill(img[y1:y2, x1:x2], max(1, round(b.w)), max(1, round(b.h)), seed)
+    fill = _smooth_fill(img[y1:y2, x1:x2], max(1, round(b.w)), max(1, round(b.h)), seed, noise)
     if patch.ndim == 3:
         alpha = alpha[:, :, None]
     mixed = patch * (1.0 - alpha) + fill * alpha
     img[y1:y2, x1:x2] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
 
 
-def _solid(patch: np.ndarray, seed: int) -> np.ndarray:
+def _solid(patch: np.ndarray, seed: int, noise: int = 0) -> np.ndarray:
     return np.zeros_like(patch)
 
 
 _MASK_FN = {"pixelate": _pixelate, "solid": _solid}
 
 
-def mask_boxes(img: np.ndarray, boxes: Iterable[Box], mode: str = DEFAULT_MASK) -> np.ndarray:
+def mask_boxes(img: np.ndarray, boxes: Iterable[Box], mode: str = DEFAULT_MASK,
+               noise: int = _NOISE) -> np.ndarray:
     """Mask each (already grown) box in place on an HxW or HxWxC uint8 array; returns img.
 
     `blur` paints the oval inscribed in each box (feathered outward); masks are
     composited in the order given, so overlapping heads blend into one shape and
     no earlier mask's core ever shows original pixels again.  `pixelate` and
-    `solid` cover the full rectangle."""
+    `solid` cover the full rectangle.  `noise`: the per-cell noise amplitude."""
     h, w = img.shape[:2]
     if mode == "blur":
         for b in boxes:
-            _mask_oval(img, b, int(max(0, b.x1)) * 65599 + int(max(0, b.y1)))
+            _mask_oval(img, b, int(max(0, b.x1)) * 65599 + int(max(0, b.y1)), noise)
         return img
     fn = _MASK_FN[mode]
     for b in boxes:
@@ -165,7 +167,7 @@ def mask_boxes(img: np.ndarray, boxes: Iterable[Box], mode: str = DEFAULT_MASK) 
         x2, y2 = int(np.ceil(min(w, b.x2))), int(np.ceil(min(h, b.y2)))
         if x2 - x1 < 1 or y2 - y1 < 1:
             continue
-        img[y1:y2, x1:x2] = fn(np.ascontiguousarray(img[y1:y2, x1:x2]), x1 * 65599 + y1)
+        img[y1:y2, x1:x2] = fn(np.ascontiguousarray(img[y1:y2, x1:x2]), x1 * 65599 + y1, noise)
     return img
 
 
@@ -203,8 +205,11 @@ def mask_i420(i420: np.ndarray, boxes: list[Box], mode: str) -> None:
             u[int(b.y1):int(b.y2), int(b.x1):int(b.x2)] = 128
             v[int(b.y1):int(b.y2), int(b.x1):int(b.x2)] = 128
         return
-    mask_boxes(u, half, mode)
-    mask_boxes(v, half, mode)
+    # No noise on chroma: U and V get the same seeds (same boxes), so their noise
+    # moved together and tinted masks pink and green; luma's noise is what
+    # hides the cells' means, and 4 flattened chroma cells identify no one.
+    mask_boxes(u, half, mode, noise=0)
+    mask_boxes(v, half, mode, noise=0)
 
 
 def frame_masker(boxes_for_frame: Callable[[int], list[Box]], mode: str) -> MaskFrame:
