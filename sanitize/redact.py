@@ -121,24 +121,62 @@ def _oval_alpha(h: int, w: int, core: tuple[float, float, float, float],
     return (t * t * (3.0 - 2.0 * t)).astype(np.float32)  # smoothstep
 
 
+def mask_reach(b: Box) -> float:
+    """How far outside its box a mask changes pixels (the blur's feather)."""
+    return max(2.0, _FEATHER * min(b.w, b.h))
+
+
+def _oval_patch(b: Box, w: int, h: int) -> tuple[int, int, int, int, np.ndarray]:
+    """The pixels one oval mask touches on a w x h picture (x1, y1, x2, y2) and
+    its alpha there; the feather lies outside the core oval (alpha 1)."""
+    feather = mask_reach(b)
+    x1, y1 = int(np.floor(max(0.0, b.x1 - feather))), int(np.floor(max(0.0, b.y1 - feather)))
+    x2, y2 = int(np.ceil(min(w, b.x2 + feather))), int(np.ceil(min(h, b.y2 + feather)))
+    if x2 - x1 < 1 or y2 - y1 < 1:
+        return x1, y1, x2, y2, np.zeros((0, 0), np.float32)
+    core = (b.x1 - x1, b.y1 - y1, b.x2 - x1, b.y2 - y1)
+    square = (b.x1 <= 0, b.y1 <= 0, b.x2 >= w, b.y2 >= h)
+    return x1, y1, x2, y2, _oval_alpha(y2 - y1, x2 - x1, core, feather, square)
+
+
 def _mask_oval(img: np.ndarray, b: Box, seed: int, noise: int = _NOISE) -> None:
     """Composite one feathered elliptical mask onto img in place.  The feather lies
     outside the core oval, so every pixel of the core is replaced entirely."""
     h, w = img.shape[:2]
-    feather = max(2.0, _FEATHER * min(b.w, b.h))
-    x1, y1 = int(np.floor(max(0.0, b.x1 - feather))), int(np.floor(max(0.0, b.y1 - feather)))
-    x2, y2 = int(np.ceil(min(w, b.x2 + feather))), int(np.ceil(min(h, b.y2 + feather)))
-    if x2 - x1 < 1 or y2 - y1 < 1:
+    x1, y1, x2, y2, alpha = _oval_patch(b, w, h)
+    if alpha.size == 0:
         return
     patch = img[y1:y2, x1:x2].astype(np.float32)
-    core = (b.x1 - x1, b.y1 - y1, b.x2 - x1, b.y2 - y1)
-    square = (b.x1 <= 0, b.y1 <= 0, b.x2 >= w, b.y2 >= h)
-    alpha = _oval_alpha(y2 - y1, x2 - x1, core, feather, square)
     fill = _smooth_fill(img[y1:y2, x1:x2], max(1, round(b.w)), max(1, round(b.h)), seed, noise)
     if patch.ndim == 3:
         alpha = alpha[:, :, None]
     mixed = patch * (1.0 - alpha) + fill * alpha
     img[y1:y2, x1:x2] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+
+
+def core_share(box: Box, masks: Iterable[Box], mode: str, width: int, height: int) -> float:
+    """Share of `box`'s pixels that one of `masks` (as `mask_boxes` paints them on a
+    width x height picture) replaced entirely: the blur's opaque ovals, the other
+    modes' rectangles.  A detection lying almost wholly in such pixels has found
+    a mask, not a face: nothing of a face is left there to see."""
+    x1, y1 = max(0, int(np.floor(box.x1))), max(0, int(np.floor(box.y1)))
+    x2, y2 = min(width, int(np.ceil(box.x2))), min(height, int(np.ceil(box.y2)))
+    if x2 <= x1 or y2 <= y1:
+        return 0.0
+    covered = np.zeros((y2 - y1, x2 - x1), bool)
+    for m in masks:
+        if mode == "blur":
+            px1, py1, px2, py2, alpha = _oval_patch(m, width, height)
+        else:
+            px1, py1 = int(np.floor(max(0, m.x1))), int(np.floor(max(0, m.y1)))
+            px2, py2 = int(np.ceil(min(width, m.x2))), int(np.ceil(min(height, m.y2)))
+        ix1, iy1, ix2, iy2 = max(x1, px1), max(y1, py1), min(x2, px2), min(y2, py2)
+        if ix2 <= ix1 or iy2 <= iy1:
+            continue
+        part = (alpha[iy1 - py1:iy2 - py1, ix1 - px1:ix2 - px1] >= 1.0 if mode == "blur"
+                else True)
+        covered[iy1 - y1:iy2 - y1, ix1 - x1:ix2 - x1] |= part
+    return float(covered.mean())
 
 
 def _solid(patch: np.ndarray, seed: int, noise: int = 0) -> np.ndarray:

@@ -125,11 +125,12 @@ def _build(settings: Settings) -> Detectors:
     from sanitize.detect.faces import FaceDetector
     from sanitize.detect.plates import PlateDetector
 
-    # Pictures keep the fp32, ungated detector: the int8 CenterFace and the gated
-    # yuface (FaceDetector(gate_yuface=True, int8=True), 2.7-3x faster) were
-    # measured to re-detect blur/pixelation masks at 0.26-0.36
-    # (tests/test_image_pipeline.py::test_a_mask_is_not_itself_found_as_a_face).
-    d = Detectors(faces=FaceDetector(),
+    # Pictures: int8 CenterFace (OpenVINO) with yuface only where CenterFace is
+    # unsure, 2.7-3.3x the fp32 tiled pair at the same corpus recall
+    # (docs/measurements.md).  It fires on a few blurred ovals (0.25-0.4); the
+    # re-check knows those as masks (render._on_masks).  Without the int8 file or
+    # OpenVINO it runs fp32 through onnxruntime.
+    d = Detectors(faces=FaceDetector(gate_yuface=True, int8=True),
                   video_faces=FaceDetector(fast=True))
     # Plates are redaction (cl. 30), like faces: --no-flags never turns them off.
     d.plates = PlateDetector()
