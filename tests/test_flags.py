@@ -29,6 +29,7 @@ from sanitize.detect.plates import PlateDetector, plate_text_score
 from sanitize.detect.seized import SeizedItemsDetector
 from sanitize.detect.text import DET_MODEL, REC_MODEL, TextBox, detect_text, text_regions
 from sanitize.detect.uniforms import UniformDetector, body_people, faces_in_uniform, torso_box
+from sanitize.policy import load_policy
 from sanitize.types import Box, Region
 
 CORPUS = shared_paths.CORPUS
@@ -193,6 +194,44 @@ def test_uniform_region_is_the_person_and_names_its_faces() -> None:
     assert faces_in_uniform([face.box], []) == [False]
 
 
+def _khaki_person(trousers: tuple[int, int, int], height: int = 400) -> np.ndarray:
+    """A standing person under a face at (80, 20)-(120, 70): a khaki shirt with a
+    white vest showing (a moderate, not overwhelming, khaki share) over `trousers`."""
+    rgb = np.full((height, 200, 3), (235, 235, 235), np.uint8)  # a white wall
+    rgb[70:255, 20:180] = (195, 176, 128)
+    rgb[70:255, 85:115] = (250, 250, 250)  # the vest
+    rgb[70:255, 35:45] = (250, 250, 250)
+    rgb[70:255, 155:165] = (250, 250, 250)
+    rgb[255:, 40:160] = trousers
+    rgb[20:70, 80:120] = (200, 150, 120)  # the face
+    return rgb
+
+
+def test_uniform_needs_matching_trousers_when_legs_show() -> None:
+    """Issue 12: a khaki-ish top over jeans (the beige coat in ultra_bus.jpg) is not
+    a uniform; the same top over khaki trousers is.  With the legs out of the
+    picture, the torso alone decides, and a moderate share is not enough."""
+    face = Region("face", Box(80, 20, 120, 70), 0.9, "test")
+    ud = UniformDetector(body=False)
+    assert [r.kind for r in ud.detect(_khaki_person((195, 176, 128)), [face])] == ["uniform"]
+    assert ud.detect(_khaki_person((40, 60, 110)), [face]) == []  # blue jeans
+    assert ud.detect(_khaki_person((195, 176, 128))[:270], [face]) == []  # legs cut off
+
+
+def test_uniform_torso_of_someone_nearer_is_not_looked_at() -> None:
+    """A small face in a crowd: the torso box under it holds a nearer, bigger face's
+    owner (fans_crowd.jpg, audience_profiles.jpg); that person is judged through
+    their own face, not charged to the small one."""
+    rgb = np.full((500, 200, 3), (195, 176, 128), np.uint8)  # khaki-clad crowd
+    rgb[:46] = (235, 235, 235)
+    small = Region("face", Box(90, 20, 110, 45), 0.9, "test")
+    near = Region("face", Box(75, 90, 125, 150), 0.9, "test")
+    rgb[20:45, 90:110] = rgb[90:150, 75:125] = (200, 150, 120)
+    ud = UniformDetector(body=False)
+    assert ud.detect(rgb, [small]) != []  # alone, its torso box is all khaki
+    assert all(r.box.y1 > small.box.y2 for r in ud.detect(rgb, [small, near]))
+
+
 def test_body_people_on_tiny_and_blank_pictures() -> None:
     assert body_people(np.zeros((40, 30, 3), np.uint8)) == []  # HOG raises on these
     assert body_people(np.full((300, 200, 3), 128, np.uint8)) == []
@@ -213,6 +252,21 @@ def test_masked_faces_uniform_seen_by_body_shape() -> None:
     assert not FaceDetector().detect(masked)
     found = [r for r in ud.detect(masked, []) if r.score >= 0.5]
     assert found and all("body shape" in r.label for r in found)
+
+
+@needs_corpus
+@pytest.mark.parametrize("name", [
+    "faces/images/audience_profiles.jpg",  # grey-olive sweaters behind nearer people
+    "faces/images/fans_crowd.jpg",  # a tiny face over a fan's beige shirt
+    "faces/images/friends_table.jpg",  # grey shirt, brown wall and table as "camouflage"
+    "objects/person/ultra_bus.jpg",  # a beige coat over jeans
+])
+def test_ordinary_clothes_no_uniform_flag(name: str) -> None:
+    """Issue 12: the corpus' ordinary-clothes pictures that used to be flagged."""
+    rgb = _load(CORPUS / name)
+    act = load_policy().rules["uniform"].threshold
+    found = [r for r in UniformDetector().detect(rgb, FaceDetector().detect(rgb)) if r.score >= act]
+    assert not found, [(r.score, r.label) for r in found]
 
 
 def test_seized_rules() -> None:
@@ -299,13 +353,14 @@ def test_document_false_flags() -> None:
 @needs_corpus
 def test_uniform_flag_rates() -> None:
     fd, ud = FaceDetector(), UniformDetector()
+    act = load_policy().rules["uniform"].threshold  # weaker hints are reported, not acted on
 
     def rates(paths: list[Path]) -> tuple[int, int, int, int]:
         pics = torsos = flagged_pics = flagged_torsos = 0
         for p in paths:
             rgb = _load(p)
             faces = fd.detect(rgb)
-            regions = ud.detect(rgb, faces)
+            regions = [r for r in ud.detect(rgb, faces) if r.score >= act]
             pics += 1
             torsos += sum(f.box.w >= ud.min_face_px for f in faces)
             flagged_pics += bool(regions)
@@ -316,8 +371,11 @@ def test_uniform_flag_rates() -> None:
     c = rates(_images(FACES) + _images(OBJECTS / "person"))
     print(f"uniform photos flagged {u[0]}/{u[1]}, torsos {u[2]}/{u[3]}; "
           f"civilian photos flagged {c[0]}/{c[1]}, torsos {c[2]}/{c[3]}")
-    assert u[0] >= 6 and u[2] >= 0.68 * u[3]  # measured 7/7 photos, 38/50 torsos
-    assert c[0] <= 5 and c[2] <= 0.06 * c[3]  # measured 4/16 photos, 11/255 torsos
+    # Measured 2026-12-01 (issue 12: trousers must match, no torso charged to a
+    # smaller face behind a nearer one): 7/7 photos, 33/50 torsos; civilians 0/16
+    # photos, 0/258 torsos.  Before: 7/7, 36/50 (38 at any score); 4/16, 9/258.
+    assert u[0] >= 6 and u[2] >= 0.6 * u[3]
+    assert c[0] <= 1 and c[2] <= 3
 
 
 @pytest.mark.slow
