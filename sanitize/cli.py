@@ -144,10 +144,13 @@ def run(inputs: tuple[Path, ...], out_root: Path, jobs: int, engine: str, schedu
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @click.option("--ledger", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A run's OUT/ledger.sqlite (default: the run folder a FILE sits in).")
+@click.option("--all", "every_reason", is_flag=True,
+              help="Search the pixels too when the metadata already makes a file unsafe, "
+                   "to list every reason (slower).")
 @_common
-def check(files: tuple[Path, ...], as_json: bool, ledger: Path | None, mask: str,
-          max_megapixels: float, no_flags: bool, policy: Path | None, model: tuple[Path, ...],
-          classes: tuple[Path, ...]) -> None:
+def check(files: tuple[Path, ...], as_json: bool, ledger: Path | None, every_reason: bool,
+          mask: str, max_megapixels: float, no_flags: bool, policy: Path | None,
+          model: tuple[Path, ...], classes: tuple[Path, ...]) -> None:
     """Pre-upload gate (read-only): is each FILE safe to post as it is?
 
     Exit 0: every file is safe; 1: some are not (reasons printed); 2: some could not be
@@ -155,7 +158,7 @@ def check(files: tuple[Path, ...], as_json: bool, ledger: Path | None, mask: str
     from sanitize.check import check_file
 
     settings = _settings(mask, max_megapixels, no_flags, False, policy, model, classes)
-    results = [check_file(f, settings, ledger) for f in files]
+    results = [check_file(f, settings, ledger, every_reason) for f in files]
     if as_json:
         click.echo(json.dumps({"files": [r.to_json() for r in results]}, ensure_ascii=False,
                               indent=1))
@@ -169,6 +172,8 @@ def check(files: tuple[Path, ...], as_json: bool, ledger: Path | None, mask: str
                 click.echo(f"NOT SAFE   {r.path}")
                 for p in r.problems:
                     click.echo(f"           - {p}")
+                if not r.looked:
+                    click.echo("           (faces and flags not searched: --all to list them)")
     sys.exit(EXIT_ERROR if any(not r.readable for r in results) else
              EXIT_REVIEW if any(not r.safe for r in results) else EXIT_SAFE)
 

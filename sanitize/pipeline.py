@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sanitize import __version__, planning
 from sanitize.config import Settings
+from sanitize.detect.faces import PassMemo
 from sanitize.detect.registry import Detectors, get_detectors
 from sanitize.errors import SanitizeError
 from sanitize.hashing import sha256_file
@@ -79,18 +80,23 @@ def _image_job(src: Path, fmt: str, out_root: Path, settings: Settings,
     pic = images.decode(src, fmt, settings.max_pixels)                      # decode
     result.media = pic.info
     result.metadata_removed = metadata
-    regions, near = detectors.analyse_with_near(pic.rgb)                     # analyse
-    # Near misses are masked at once (when unsure, blur): re-compression could tip
-    # them over, and then the re-check would cost another full round.
+    out_fmt = images.output_format(fmt, pic.alpha is not None)
+    # The pixels as the output will store them: where no mask goes the written file
+    # decodes to exactly these, so the re-check need not search there again.
+    seen = images.as_written(pic.rgb, pic.alpha, out_fmt, settings.jpeg_quality,
+                             settings.max_pixels)
+    memo = PassMemo()
+    regions, near = detectors.analyse_with_near(seen, memo)                  # analyse
+    # Near misses are masked at once (when unsure, blur): a mask next to them could
+    # tip them over, and then the re-check would cost another round.
     regions += near
     policy = policy_for(settings, detectors.user_classes)
     decision = policy.decide(regions, metadata)                              # decide
-    out_fmt = images.output_format(fmt, pic.alpha is not None)
     plan = planning.plan_image(planning.new_plan(                           # → plan
         Path(result.input), src, result.sha256_in or "", pic.info, out_fmt, settings),
         decision.blur, regions, policy)
     rendered = render(plan, Decisions(), out_root, detectors.faces,         # redact → encode
-                      src=src, pic=pic)                                      # → verify
+                      src=src, pic=pic, memo=memo)                           # → verify
     findings = list(decision.findings)
     findings += policy.decide([_region(t) for t in rendered.extra]).findings
     findings += _faces_after_redaction(rendered.problems)

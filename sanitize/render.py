@@ -170,24 +170,28 @@ def _inter(a: Box, b: Box) -> float:
 
 
 def render(plan: RenderPlan, decisions: Decisions, out_root: Path, face_detector: Any,
-           src: Path | None = None, pic: images.Picture | None = None) -> Rendered:
+           src: Path | None = None, pic: images.Picture | None = None,
+           memo: PassMemo | None = None) -> Rendered:
     """Write the output of `plan` under `decisions` into OUT/.tmp and re-check it.
 
     Raises VerifyError when the written file fails a check that masking cannot fix
     (metadata, streams, frame count …); faces still found come back as problems."""
     src = src or Path(plan.source)
     if plan.media.kind is MediaKind.IMAGE:
-        return _render_image(plan, decisions, out_root, face_detector, src, pic)
+        return _render_image(plan, decisions, out_root, face_detector, src, pic, memo)
     return _render_video(plan, decisions, out_root, face_detector, src)
 
 
 def _render_image(plan: RenderPlan, decisions: Decisions, out_root: Path, face_detector: Any,
-                  src: Path, pic: images.Picture | None) -> Rendered:
+                  src: Path, pic: images.Picture | None, memo: PassMemo | None) -> Rendered:
     settings = plan.run_settings()
     pic = pic or images.decode(src, plan.media.format, settings.max_pixels)        # decode
     out = Rendered(temp_path(out_root, images.EXTENSION[plan.out_format]))
-    # Rounds after the first re-run the detector only on inputs whose pixels changed.
-    memo = PassMemo() if isinstance(face_detector, FaceDetector) else None
+    # The re-check re-runs the models only on inputs whose pixels changed since the
+    # analysis (given its memo: it searched the pixels as they would be written,
+    # images.as_written) or since the previous round.
+    if memo is None and isinstance(face_detector, FaceDetector):
+        memo = PassMemo()
     redacted, masked = pic.rgb, list[Box]()
     try:
         for round_ in range(VERIFY_ROUNDS + 1):

@@ -87,7 +87,7 @@ def test_check_refuses_originals_and_passes_sanitized_outputs(folder: Path, tmp_
     assert hashlib.sha256(original.read_bytes()).hexdigest() == before
 
     faces = folder / "patrol" / "day 2" / "गिरफ्तारी.jpg"
-    res = invoke("check", str(faces), "--no-flags", "--json")
+    res = invoke("check", str(faces), "--no-flags", "--all", "--json")
     assert res.exit_code == 1
     doc = json.loads(res.output)
     assert doc["files"][0]["safe"] is False
@@ -113,3 +113,26 @@ def test_inspect_lists_metadata_classes_and_faces() -> None:
     assert "gps" in doc["metadata_classes"] and "device" in doc["metadata_classes"]
     res = invoke("inspect", str(FACES_JPG), "--json")
     assert json.loads(res.output)["faces_found"] >= 2
+
+
+def test_check_refuses_on_metadata_without_searching_pixels_unless_all(
+        folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gate only has to refuse: metadata is enough, and costs no detector run."""
+    from sanitize.detect.registry import Detectors
+
+    original = folder / "patrol" / "camera.jpg"
+    calls: list[int] = []
+    real = Detectors.analyse
+
+    def counted(self: Detectors, rgb: object) -> list:
+        calls.append(1)
+        return real(self, rgb)
+
+    monkeypatch.setattr(Detectors, "analyse", counted)
+    res = invoke("check", str(original), "--no-flags", "--json")
+    doc = json.loads(res.output)["files"][0]
+    assert res.exit_code == 1 and not doc["safe"] and "gps" in " ".join(doc["problems"])
+    assert doc["pixels_searched"] is False and calls == []
+    res = invoke("check", str(original), "--no-flags", "--all", "--json")
+    doc = json.loads(res.output)["files"][0]
+    assert res.exit_code == 1 and doc["pixels_searched"] is True and calls == [1]

@@ -40,8 +40,8 @@ def test_a_face_the_first_pass_dropped_is_masked_by_verify(
     real = Detectors.analyse_with_near
     dropped: list[Box] = []
 
-    def drop_one(self, rgb):
-        regions, near = real(self, rgb)
+    def drop_one(self, rgb, memo=None):
+        regions, near = real(self, rgb, memo)
         faces = [r for r in regions if r.kind == "face"]
         if not dropped:  # the first call is the analysis, later ones do not happen
             # The face farthest from every other: no mask's border window reaches it.

@@ -415,11 +415,13 @@ class FaceDetector:
     def detect(self, rgb: np.ndarray) -> list[Region]:
         return self.detect_all(rgb).faces
 
-    def detect_all(self, rgb: np.ndarray, windows: Sequence[Box] = ()) -> FaceFindings:
-        """Faces, plus the near misses; with gate_yuface, yuface also looks in `windows`."""
+    def detect_all(self, rgb: np.ndarray, windows: Sequence[Box] = (),
+                   memo: PassMemo | None = None) -> FaceFindings:
+        """Faces, plus the near misses; with gate_yuface, yuface also looks in
+        `windows`.  `memo` keeps the model outputs for the re-check (`recheck`)."""
         image = as_rgb(rgb)
         h, w = image.shape[:2]
-        kept, near = self._find(image, windows)
+        kept, near = self._find(image, windows, memo)
         return FaceFindings([_region(d, w, h) for d in kept],
                             [_region(d, w, h, NEAR_LABEL) for d in near])
 

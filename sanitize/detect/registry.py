@@ -60,11 +60,13 @@ class Detectors:
         """Every region in one upright picture: faces, then the policy flags."""
         return self.analyse_with_near(rgb)[0]
 
-    def analyse_with_near(self, rgb: np.ndarray) -> tuple[list[Region], list[Region]]:
-        """`analyse`, plus the faces scored just under a threshold (near misses)."""
+    def analyse_with_near(self, rgb: np.ndarray, memo: Any = None
+                          ) -> tuple[list[Region], list[Region]]:
+        """`analyse`, plus the faces scored just under a threshold (near misses).
+        `memo` (a faces.PassMemo) keeps the face models' outputs for the re-check."""
         detect_all = getattr(self.faces, "detect_all", None)
         if detect_all is not None:
-            found = detect_all(rgb)
+            found = detect_all(rgb, memo=memo) if memo is not None else detect_all(rgb)
             faces, near = list(found.faces), list(found.near)
         else:
             faces, near = list(self.faces.detect(rgb)), []

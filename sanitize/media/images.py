@@ -14,6 +14,7 @@ import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pillow_heif
@@ -65,7 +66,7 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def decode(path: Path, fmt: str, max_pixels: int) -> Picture:
+def decode(path: Path | IO[bytes], fmt: str, max_pixels: int) -> Picture:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -147,21 +148,41 @@ def output_format(input_fmt: str, has_alpha: bool) -> str:
 
 def encode(pic_rgb: np.ndarray, alpha: np.ndarray | None, fmt: str, dst: Path,
            jpeg_quality: int) -> None:
-    """Write a new file from pixels alone.  Pillow is given a fresh Image (empty
-    .info), and exif/icc/comment are passed explicitly empty where the writer
-    would otherwise reuse them."""
+    """Write a new file from pixels alone."""
+    with open(dst, "wb") as f:
+        _save(pic_rgb, alpha, fmt, f, jpeg_quality)
+        f.flush()
+
+
+def as_written(pic_rgb: np.ndarray, alpha: np.ndarray | None, fmt: str, jpeg_quality: int,
+               max_pixels: int) -> np.ndarray:
+    """The pixels a file `encode` writes will decode to (JPEG and WebP lose detail,
+    PNG keeps every pixel).  JPEG codes 16 x 16 blocks on their own, so where no
+    mask touches, a written output decodes to exactly these pixels: the analysis
+    searches them, and the re-check of the written file then re-runs the models
+    only where masks changed something (`detect.faces.PassMemo`)."""
+    if fmt == "png":
+        return pic_rgb
+    buf = io.BytesIO()
+    _save(pic_rgb, alpha, fmt, buf, jpeg_quality)
+    buf.seek(0)
+    return decode(buf, fmt, max_pixels).rgb
+
+
+def _save(pic_rgb: np.ndarray, alpha: np.ndarray | None, fmt: str, f: IO[bytes],
+          jpeg_quality: int) -> None:
+    """Pillow is given a fresh Image (empty .info), and exif/icc/comment are passed
+    explicitly empty where the writer would otherwise reuse them."""
     if alpha is not None and fmt in ("png", "webp"):
         im = Image.fromarray(np.dstack([pic_rgb, alpha]), "RGBA")
     else:
         im = Image.fromarray(pic_rgb, "RGB")
-    with open(dst, "wb") as f:
-        if fmt == "jpeg":
-            im.save(f, "JPEG", quality=jpeg_quality, optimize=True, subsampling="4:2:0",
-                    exif=b"", icc_profile=None, comment=b"")
-        elif fmt == "png":
-            im.save(f, "PNG", optimize=False, compress_level=6)
-        elif fmt == "webp":
-            im.save(f, "WEBP", quality=jpeg_quality, method=4, exif=b"", icc_profile=None, xmp=b"")
-        else:
-            raise ValueError(f"unknown output format {fmt}")
-        f.flush()
+    if fmt == "jpeg":
+        im.save(f, "JPEG", quality=jpeg_quality, optimize=True, subsampling="4:2:0",
+                exif=b"", icc_profile=None, comment=b"")
+    elif fmt == "png":
+        im.save(f, "PNG", optimize=False, compress_level=6)
+    elif fmt == "webp":
+        im.save(f, "WEBP", quality=jpeg_quality, method=4, exif=b"", icc_profile=None, xmp=b"")
+    else:
+        raise ValueError(f"unknown output format {fmt}")
