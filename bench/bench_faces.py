@@ -89,9 +89,11 @@ def main() -> None:
     parser.add_argument("-v", action="store_true", help="per-image counts")
     args = parser.parse_args()
     kw = json.loads(args.kw)
-    # "stills" is what the pipeline runs on pictures (registry: yuface gated round
-    # CenterFace's unsure candidates); "ungated" is yuface tiled everywhere.
-    modes = (("stills", {"gate_yuface": True}), ("ungated", {}), ("fast", {"fast": True}))
+    # "stills" is what the pipeline runs on pictures (registry: int8 CenterFace,
+    # yuface gated round its unsure candidates); "fp32 ungated" the pictures'
+    # detector before issue 11 (yuface tiled everywhere); "fast" video frames.
+    modes = (("stills", {"gate_yuface": True, "int8": True}), ("fp32 ungated", {}),
+             ("fast", {"fast": True}))
     rows = [bench_row(label, FaceDetector(**(mode | kw)), args.recall, args.v)
             for label, mode in modes]
     head = ["mode", "recall 13 images", "FP", "recall 12 MP mosaic", "FP"]
