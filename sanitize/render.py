@@ -42,6 +42,7 @@ from sanitize.types import Box, MediaKind, Region
 
 # Faces the re-check finds in a written picture are masked and the file written
 # again; after this many rounds what is still found goes back to the caller.
+# Rounds after the first are cheap (PassMemo: only changed inputs re-run).
 VERIFY_ROUNDS = 4
 # Regions found on sampled video frames (plates, one frame per second) are held
 # this long around their sample and grown by a quarter for motion.
@@ -57,7 +58,6 @@ class Rendered:
     path: Path  # the written file, in OUT/.tmp (the caller routes it)
     problems: list[Problem] = field(default_factory=list)  # faces still found, not kept
     extra: list[Track] = field(default_factory=list)  # faces only the re-check saw, now masked
-    masks_seen: int = 0  # re-check detections that were masks, not faces (`_on_masks`)
 
 
 # ------------------------------------------------------------------ masks
@@ -201,14 +201,12 @@ def _render_image(plan: RenderPlan, decisions: Decisions, out_root: Path, face_d
                           settings.jpeg_quality)
             written = _reopen(out.path, plan.out_format, settings).rgb            # verify
             found = recheck_faces(face_detector, written, memo)
-            seen = [r for r in found if _on_masks(r.box, boxes, settings.mask, written)]
-            out.masks_seen += len(seen)
-            out.problems = _fixable(_face_problems([r for r in found if r not in seen]),
-                                    PlanMasks(plan, decisions))
+            faces = [r for r in found if not _on_masks(r.box, boxes, settings.mask, written)]
+            out.problems = _fixable(_face_problems(faces), PlanMasks(plan, decisions))
             if not out.problems or round_ == VERIFY_ROUNDS:
                 break
-            # A face only the re-check saw (JPEG re-compression can tip a borderline
-            # score): mask it too and write again.  When unsure, blur.
+            # A face only the re-check saw (a mask next to it changed what the
+            # detector sees there): mask it too and write again.  When unsure, blur.
             masked = boxes
             for p in out.problems:
                 new = _recheck_track(plan, p, settings)
