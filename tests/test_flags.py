@@ -151,6 +151,36 @@ def test_tiny_and_blank_pictures() -> None:
     assert SeizedItemsDetector().detect(blank, []) == []
 
 
+# Showroom/vanity plates with no registration number (issue 12): read correctly but
+# digit-free, so only the plate's shape can tell them from a sign or an engraving.
+SHOWROOM = ["oim_car_image.jpg", "votT_12.jpg", "votT_3.jpg", "votT_5.jpg"]  # Passat CC, KITUP,
+# nano (dark plate), a Chinese dealer plate
+
+
+@needs_corpus
+@pytest.mark.parametrize("name", SHOWROOM)
+def test_digit_free_showroom_plate_is_found(name: str) -> None:
+    rgb = _load(OBJECTS / "plate" / name)
+    regions = PlateDetector(use_haar=False).detect(rgb)
+    assert any(_covers(regions, g) for g in PLATES[name]), regions
+
+
+@needs_corpus
+@pytest.mark.parametrize(("path", "text_box"), [
+    ("gun/basegun_pistolet_semi_auto.jpg", [173, 148, 260, 163]),  # MOSSBERG engraving
+    ("gun/basegun_pompe.jpg", [264, 317, 336, 329]),  # DAVIDSON'S engraving
+    ("doc/rapidocr_ch_en_num.jpg", [68, 362, 152, 384]),  # a Chinese line on a leaflet
+    ("doc/rapidocr_devanagari.jpg", [31, 212, 240, 257]),
+])
+def test_digit_free_lines_off_plates_are_not_plates(path: str, text_box: list[int]) -> None:
+    """Engravings on a gun would become the gun's markings, lines of a document a
+    plate mask on it: a digit-free line needs a plate round it."""
+    rgb = _load(OBJECTS / path)
+    text = detect_text(rgb)
+    regions = PlateDetector(use_haar=False).detect(rgb, text)
+    assert not _covers(regions, text_box, 0.5), regions
+
+
 @needs_corpus
 def test_documents_including_devanagari() -> None:
     det = DocumentDetector()

@@ -5,6 +5,8 @@ Three sources, because no single one finds enough plates offline:
      (state code, district, series, number; BH series), also across two stacked
      or side-by-side lines, with the usual OCR confusions (O/0, I/1, B/8 …);
   2. plate-shaped text lines (width/height 2–6, 2-12 characters with a digit);
+     digit-free ones (showroom and vanity plates: "KITUP", "nano", a dealer's
+     name) only when the picture shows a plate round them (`plate_shape`);
   3. OpenCV's Haar "russian plate" cascade, which fires on the plate's frame even
      when the characters are too small or blurred to be detected as text.
 Recall wins over precision: a blurred badge or sign costs little, an unblurred
@@ -21,6 +23,7 @@ import cv2
 import numpy as np
 
 from sanitize.detect.base import ModelInfo
+from sanitize.detect.plate_shape import framed_plate
 from sanitize.detect.text import TextBox, detect_text, read_text, text_models
 from sanitize.errors import ModelMissing
 from sanitize.geometry import nms
@@ -169,7 +172,7 @@ class PlateDetector:
         boxes = detect_text(rgb) if text is None else text
         cands = self._candidates(boxes, h)
         strings = read_text(rgb, cands)
-        regions = self._from_text(cands, strings)
+        regions = self._from_text(rgb, cands, strings)
         if self.use_haar:
             regions += self._from_haar(rgb)
         # One region per plate.  Overlapping hits are merged into their UNION (not
@@ -186,7 +189,8 @@ class PlateDetector:
     def _region(self, box: Box, score: float, label: str) -> Region:
         return Region("plate", box, round(score, 3), self.name, label=label)
 
-    def _from_text(self, cands: list[TextBox], strings: list[str]) -> list[Region]:
+    def _from_text(self, rgb: np.ndarray, cands: list[TextBox],
+                   strings: list[str]) -> list[Region]:
         out: list[Region] = []
         for tb, s in zip(cands, strings, strict=True):
             if (ps := plate_text_score(s)) > 0:
@@ -194,6 +198,8 @@ class PlateDetector:
                 out.append(self._region(box, self.regex_score * ps, "plate-text"))
             elif self._plate_shaped(tb, s):
                 out.append(self._region(tb.box, self.shape_score, "plate-shape"))
+            elif self._word_shaped(tb, s) and (plate := framed_plate(rgb, tb.quad)):
+                out.append(self._region(plate, self.shape_score, "plate-frame"))
         # Two-line and split plates: read neighbouring lines together.
         for (a, sa), (b, sb) in permutations(zip(cands, strings, strict=True), 2):
             ps = plate_text_score(sa + sb)
@@ -208,6 +214,11 @@ class PlateDetector:
         # URLs, captions, and digit-free words are badges and signs.
         return (self.min_aspect <= tb.aspect <= self.max_aspect and 2 <= len(chars) <= 12
                 and any(c.isdigit() for c in chars))
+
+    def _word_shaped(self, tb: TextBox, s: str) -> bool:
+        # A name or a word, in any script (Chinese dealer plates read as 4 Han characters).
+        n = len("".join(s.split()))
+        return self.min_aspect <= tb.aspect <= self.max_aspect and 2 <= n <= 12
 
     def _from_haar(self, rgb: np.ndarray) -> list[Region]:
         if self._cascade is None:
