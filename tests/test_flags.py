@@ -330,7 +330,8 @@ def test_seized_rules() -> None:
 def plate_results() -> dict[str, tuple[list[Region], list[TextBox]]]:
     det = PlateDetector()
     out = {}
-    for folder in (OBJECTS / "plate", OBJECTS / "person", FACES):
+    others = [OBJECTS / f for f in ("gun", "doc", "uniform")]
+    for folder in (OBJECTS / "plate", OBJECTS / "person", FACES, *others):
         for p in _images(folder):
             rgb = _load(p)
             text = detect_text(rgb)
@@ -348,17 +349,35 @@ def test_plates_found(plate_results) -> None:
         if any(_covers(regions, g) for g in gts):
             found.append(name)
     print(f"plates: {len(found)}/39 photos have a region covering a plate")
-    assert len(found) >= 31  # measured 33/39 (2026-11-28); target >= 25
+    # Measured 37/39, the best possible (2026-12-01, issue 12: digit-free showroom
+    # plates framed by a plate); before 33/39 (2026-11-28); target >= 25.
+    assert len(found) >= 35
 
 
 @pytest.mark.slow
 @needs_corpus
 def test_plate_false_regions_on_people(plate_results) -> None:
-    people = {k: v[0] for k, v in plate_results.items() if not k.startswith("plate/")}
+    people = {k: v[0] for k, v in plate_results.items()
+              if k.split("/")[0] in ("person", FACES.name)}
     n = sum(len(r) for r in people.values())
     pictures = sum(bool(r) for r in people.values())
     print(f"false plate regions on {len(people)} people photos: {n} in {pictures} pictures")
     assert n <= 6 and pictures <= 3  # measured 4 regions in 2 pictures
+
+
+@pytest.mark.slow
+@needs_corpus
+def test_plate_false_regions_on_guns_documents_uniforms(plate_results) -> None:
+    """A plate region on a gun's engraving becomes its markings, on a document a mask
+    over what review should read: the digit-free plate cue must add none."""
+    others = {k: v[0] for k, v in plate_results.items()
+              if k.split("/")[0] in ("gun", "doc", "uniform")}
+    n = sum(len(r) for r in others.values())
+    pictures = sum(bool(r) for r in others.values())
+    framed = [k for k, r in others.items() if any(x.label == "plate-frame" for x in r)]
+    print(f"false plate regions on {len(others)} gun/doc/uniform photos: {n} in {pictures}")
+    assert not framed, framed
+    assert n <= 11 and pictures <= 7  # measured 9 regions in 6 pictures, as before
 
 
 @pytest.mark.slow
