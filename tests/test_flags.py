@@ -181,6 +181,18 @@ def test_digit_free_lines_off_plates_are_not_plates(path: str, text_box: list[in
     assert not _covers(regions, text_box, 0.5), regions
 
 
+def test_faint_text_is_read_again_closer() -> None:
+    """The half-hidden plate of the car behind in the sample (~27 x 11 px) peaks at
+    0.23 text probability: only the closer look at that faint spot finds it."""
+    rgb = _load(Path(__file__).resolve().parents[1] / "samples" / "vehicle_check.jpg")
+    plate = [230, 225, 258, 237]
+    text = detect_text(rgb)
+    assert any(plate[0] < s.cx < plate[2] and plate[1] < s.cy < plate[3]
+               for s in text.faint), text.faint
+    assert _covers(PlateDetector(use_haar=False).detect(rgb, text), plate)
+    assert not _covers(PlateDetector(use_haar=False).detect(rgb, list(text)), plate)
+
+
 @needs_corpus
 def test_documents_including_devanagari() -> None:
     det = DocumentDetector()

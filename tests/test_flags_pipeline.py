@@ -125,8 +125,10 @@ def test_plates_blurred_across_the_plate_corpus(tmp_path: Path) -> None:
             masked.append(src.name)
         elif kept:
             unmasked.append((src.name, kept))
+    print(f"plates masked in the written file: {len(masked)}/39")
     assert not unmasked, unmasked  # a plate finding whose box is not masked is a bug
-    assert len(masked) >= 31, f"{len(masked)}/39"  # measured 33/39 (2026-11-29)
+    # Measured 38/39 (2026-12-01, issue 12: digit-free showroom plates); 33/39 on 2026-11-29.
+    assert len(masked) >= 36, f"{len(masked)}/39"
 
 
 @pytest.mark.slow
