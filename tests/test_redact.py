@@ -12,6 +12,7 @@ from sanitize.config import Settings
 from sanitize.detect.registry import get_detectors
 from sanitize.geometry import cover_box
 from sanitize.media import images
+from sanitize.media.video import i420_planes
 from sanitize.redact import MASKS, _oval_alpha, mask_boxes, mask_i420
 from sanitize.types import Box
 
@@ -117,3 +118,72 @@ def test_video_masks_keep_a_natural_colour(mode: str, closeup) -> None:
         # Measured: U and V inside masks correlated 0.81-0.98 with shared noise
         # (the tint), -0.8 to 0.01 without.
         assert np.corrcoef(u[core].ravel(), v[core].ravel())[0, 1] < 0.5
+
+
+def _i420(rgb: np.ndarray) -> tuple[np.ndarray, int, int]:
+    h, w = (rgb.shape[0] // 2) * 2, (rgb.shape[1] // 2) * 2
+    return cv2.cvtColor(np.ascontiguousarray(rgb[:h, :w]), cv2.COLOR_RGB2YUV_I420), w, h
+
+
+@pytest.mark.parametrize("mode", MASKS)
+def test_video_masks_carry_no_fine_detail(mode: str, closeup) -> None:
+    """The video path (mask_i420: cheaper fill, cached alpha, cell means from a
+    shrunk plane) is held to the pictures' bar: +-40 levels of noise on the faces
+    in all three planes must leave the masks (almost) unchanged."""
+    rgb, faces = closeup
+    i420, w, h = _i420(rgb)
+    covers = [cover_box("face", b, w, h) for b in faces]
+    altered = i420.copy()
+    rng = np.random.default_rng(7)
+    for b in faces:
+        for plane, s in zip(i420_planes(altered, w, h), (1, 2, 2), strict=True):
+            part = plane[int(b.y1) // s:int(b.y2) // s, int(b.x1) // s:int(b.x2) // s]
+            part[:] = np.clip(part + rng.integers(-40, 41, size=part.shape), 0, 255)
+    a, b_ = i420.copy(), altered.copy()
+    mask_i420(a, covers, mode)
+    mask_i420(b_, covers, mode)
+    for box in faces:
+        for pa, pb, s in zip(i420_planes(a, w, h), i420_planes(b_, w, h), (1, 2, 2),
+                             strict=True):
+            core = (slice(int(box.y1) // s, int(box.y2) // s),
+                    slice(int(box.x1) // s, int(box.x2) // s))
+            assert np.abs(pa[core].astype(int) - pb[core].astype(int)).mean() < 1.0
+
+
+def test_video_blur_keeps_no_edges_and_is_deterministic(closeup) -> None:
+    rgb, faces = closeup
+    i420, w, h = _i420(rgb)
+    covers = [cover_box("face", b, w, h) for b in faces]
+    out = i420.copy()
+    mask_i420(out, covers, "blur")
+    again = i420.copy()
+    mask_i420(again, covers, "blur")
+    assert np.array_equal(out, again)
+    for b in faces:
+        y1, y2, x1, x2 = int(b.y1) + 2, int(b.y2) - 2, int(b.x1) + 2, int(b.x2) - 2
+
+        def energy(g: np.ndarray) -> float:
+            g = g.astype(float)
+            return float(np.abs(np.diff(g, axis=0)).mean() + np.abs(np.diff(g, axis=1)).mean())
+        assert energy(out[y1:y2, x1:x2]) < 0.1 * energy(i420[y1:y2, x1:x2])
+
+
+def test_video_blur_core_is_the_fill_alone() -> None:
+    """Every pixel of the detector's box is replaced entirely (alpha 1 there): a
+    face of pure noise and the same face of flat grey give masks that differ by
+    no more than their cell means can carry."""
+    rng = np.random.default_rng(5)
+    h, w = 360, 640
+    noisy = rng.integers(0, 256, size=(h * 3 // 2, w), dtype=np.uint8)
+    flat = noisy.copy()
+    face = Box(300.0, 100.0, 340.0, 150.0)
+    cover = cover_box("face", face, w, h)
+    flat[int(face.y1):int(face.y2), int(face.x1):int(face.x2)] = 128
+    a, b = noisy.copy(), flat.copy()
+    mask_i420(a, [cover], "blur")
+    mask_i420(b, [cover], "blur")
+    ya = a[int(face.y1):int(face.y2), int(face.x1):int(face.x2)].astype(int)
+    yb = b[int(face.y1):int(face.y2), int(face.x1):int(face.x2)].astype(int)
+    # No pixel-level trace of the noise: neighbours differ by a level or two.
+    assert np.abs(np.diff(ya, axis=1)).max() <= 3
+    assert np.abs(ya - yb).max() <= 12
