@@ -115,7 +115,7 @@ def _video_job(src: Path, fmt: str, out_root: Path, settings: Settings,
     result.metadata_removed = inventory(src)
     analysis = video_stages.analyse_video(                                   # analyse (pass 1)
         src, info, detectors.video_faces, settings, progress=progress,
-        frame_flags=lambda rgb: [r for r in detectors.analyse(rgb) if r.kind != "face"],
+        frame_flags=detectors.flags,
     )
     policy = policy_for(settings, detectors.user_classes)
     decision = policy.decide(analysis.faces + analysis.flags,                # decide

@@ -61,7 +61,9 @@ VERIFY_SAMPLES = 10
 VERIFY_FACE_SCORE = 0.85  # a face this sure on a written frame means a mask failed
 DURATION_TOLERANCE_S = 0.1
 
-FrameFlags = Callable[[np.ndarray], list[Region]]
+# Policy flags on one analysis frame, given the faces the video detector found
+# on it (Detectors.flags): the pictures' face detector is not run again for them.
+FrameFlags = Callable[[np.ndarray, list[Region]], list[Region]]
 
 
 @dataclass
@@ -89,7 +91,8 @@ def analyse_video(path: Path | str, info: MediaInfo, face_detector: Any, setting
                   detect_side: int = DETECT_SIDE, detect_every: int = DETECT_EVERY
                   ) -> VideoAnalysis:
     """Pass 1: faces on every k-th frame and wherever unsure (tracked), policy
-    flags on one frame per second.  Decoding runs in a thread of its own."""
+    flags on one frame per second (faces are found on those frames too).
+    Decoding runs in a thread of its own."""
     start = time.monotonic()
     tracker = FaceTracker(info.width, info.height)
     flags: list[Region] = []
@@ -101,39 +104,48 @@ def analyse_video(path: Path | str, info: MediaInfo, face_detector: Any, setting
     # and not to differ from it abruptly (then both are analysed).
     prev: DecodedFrame | None = None
     prev_thumb: np.ndarray | None = None
-    prev_cut = False
+    prev_cut = prev_flag = False
+    want_flags = frame_flags is not None and settings.flags
     for f in prefetched(decode_frames(path, detect_side), depth=4):
         thumb = _thumbnail(f.rgb) if detect_every > 1 else None
         cut = prev_thumb is not None and _difference(prev_thumb, thumb) > SCENE_CHANGE
         if prev is not None:
-            skip = (analysed_any and not prev_cut and not cut and skipped + 1 < detect_every
-                    and f.t - last_analysed_t <= DETECT_MAX_GAP_S)
-            _track(tracker, face_detector, prev, not skip)
+            skip = (analysed_any and not prev_cut and not cut and not prev_flag
+                    and skipped + 1 < detect_every and f.t - last_analysed_t <= DETECT_MAX_GAP_S)
+            flags += _track(tracker, face_detector, prev, not skip,
+                            frame_flags if prev_flag else None)
             analysed_any = True
             skipped = skipped + 1 if skip else 0
             last_analysed_t = last_analysed_t if skip else prev.t
-        prev, prev_thumb, prev_cut = f, thumb, cut
-        if frame_flags is not None and settings.flags and f.t >= next_flag_t:
-            flags += _flags_at(frame_flags, f.rgb, 1.0 / f.scale, f.index, f.t)
+        flag = want_flags and f.t >= next_flag_t
+        if flag:
             next_flag_t = f.t + FLAG_EVERY_S
+        prev, prev_thumb, prev_cut, prev_flag = f, thumb, cut, flag
         step = f.t - last_t if n else 0.0
         n, last_t = n + 1, f.t
         if progress is not None:
             progress(1)
     if prev is not None:
-        _track(tracker, face_detector, prev, True)
+        flags += _track(tracker, face_detector, prev, True, frame_flags if prev_flag else None)
     plan = tracker.finish()
     duration = last_t + (step or 1 / 30)
     return VideoAnalysis(info, n, duration, plan, flags, time.monotonic() - start)
 
 
-def _track(tracker: FaceTracker, face_detector: Any, f: DecodedFrame, analyse: bool) -> None:
-    """Feed one frame to the tracker, with the faces found on it if `analyse`."""
-    if not analyse:
+def _track(tracker: FaceTracker, face_detector: Any, f: DecodedFrame, analyse: bool,
+           frame_flags: FrameFlags | None = None) -> list[Region]:
+    """Feed one frame to the tracker, with the faces found on it if `analyse`;
+    with `frame_flags` (a sampled frame, always analysed) return its policy flags,
+    which are given the faces just found (uniforms look under them)."""
+    if not analyse and frame_flags is None:
         tracker.update(f.index, f.t, None)
-        return
+        return []
     inv = 1.0 / f.scale
-    tracker.update(f.index, f.t, [_scaled(r, inv) for r in face_detector.detect(f.rgb)])
+    faces = face_detector.detect(f.rgb)
+    tracker.update(f.index, f.t, [_scaled(r, inv) for r in faces])
+    if frame_flags is None:
+        return []
+    return _flags_at(frame_flags, f.rgb, faces, inv, f.index, f.t)
 
 
 def _thumbnail(rgb: np.ndarray) -> np.ndarray:
@@ -160,13 +172,13 @@ def _scaled(r: Region, s: float) -> Region:
     return replace(r, box=r.box.scaled(s))
 
 
-def _flags_at(frame_flags: FrameFlags, rgb: np.ndarray, inv: float, index: int,
-              t: float) -> list[Region]:
+def _flags_at(frame_flags: FrameFlags, rgb: np.ndarray, faces: list[Region], inv: float,
+              index: int, t: float) -> list[Region]:
     # A flag seen on a sampled frame stands for the interval until the next sample.
     return [
         replace(r, box=r.box.scaled(inv), frame=index, t_start=round(t, 3),
                 t_end=round(t + FLAG_EVERY_S, 3))
-        for r in frame_flags(rgb)
+        for r in frame_flags(rgb, faces)
     ]
 
 
