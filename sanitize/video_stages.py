@@ -278,18 +278,14 @@ def _orientation_problems(c: Any, src_info: MediaInfo) -> list[Problem]:
 def _face_problems(dst: Path, face_detector: Any, frames: int) -> list[Problem]:
     """Re-detect on frames spread over the output: a sure face means a missed mask.
 
-    The output is decoded once, in order, at the analysis size: seeking to each
-    sample decoded up to a keyframe interval per sample at full size, several
-    times the cost of one decode (docs/measurements.md)."""
+    The output is decoded once, in order, and only the samples are converted to
+    RGB at the analysis size: seeking to each sample decoded up to a keyframe
+    interval per sample at full size, several times the cost of one decode
+    (docs/measurements.md)."""
     problems = []
     picks = _sample_indices(frames, VERIFY_SAMPLES)
-    last = max(picks, default=-1)
-    with closing(prefetched(decode_frames(dst, DETECT_SIDE), depth=4)) as frames_in:
+    with closing(prefetched(decode_frames(dst, DETECT_SIDE, only=picks), depth=4)) as frames_in:
         for f in frames_in:
-            if f.index > last:
-                break
-            if f.index not in picks:
-                continue
             for r in face_detector.detect(f.rgb):
                 if r.score >= VERIFY_FACE_SCORE:
                     box = r.box.scaled(1.0 / f.scale)

@@ -24,7 +24,7 @@ import os
 import queue
 import struct
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -227,13 +227,24 @@ def _declared_frames_trusted(c: Any) -> bool:
     return "mp4" in c.format.name or "mov" in c.format.name
 
 
-def decode_frames(path: Path | str, long_side: int | None = None) -> Iterator[DecodedFrame]:
-    """Every video frame, upright RGB, longer side at most `long_side` (streaming)."""
+def decode_frames(path: Path | str, long_side: int | None = None,
+                  only: Collection[int] | None = None) -> Iterator[DecodedFrame]:
+    """Every video frame, upright RGB, longer side at most `long_side` (streaming).
+
+    `only`: just the frames with these indices (the others are decoded, as
+    inter frames need, but not converted), ending after the last of them."""
     t0: float | None = None
     turn: tuple[int, bool] | None = None
+    last = max(only, default=-1) if only is not None else None
     for index, frame in enumerate(_demux_frames(Path(path), audio=False)):
         assert isinstance(frame, av.VideoFrame)
+        if last is not None and index > last:
+            return
         turn = turn or _orientation(frame)
+        if t0 is None:
+            t0 = _frame_time(frame, index)
+        if only is not None and index not in only:
+            continue
         k, mirror = turn
         w, h = frame.width, frame.height
         scale = 1.0 if not long_side else min(1.0, long_side / max(w, h))
@@ -241,9 +252,8 @@ def decode_frames(path: Path | str, long_side: int | None = None) -> Iterator[De
         rgb = frame.reformat(width=sw, height=sh, format="rgb24").to_ndarray()
         if k or mirror:
             rgb = np.ascontiguousarray(_upright(rgb, k, mirror))
-        t = _frame_time(frame, index)
-        t0 = t if t0 is None else t0
-        yield DecodedFrame(index, frame.pts, frame.time_base, t - t0, rgb, scale)
+        yield DecodedFrame(index, frame.pts, frame.time_base, _frame_time(frame, index) - t0,
+                           rgb, scale)
 
 
 def _frame_time(frame: av.VideoFrame, index: int) -> float:
