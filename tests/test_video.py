@@ -253,6 +253,37 @@ def test_prefetch_thread_stops_when_abandoned() -> None:
     assert threading.active_count() == before
 
 
+def test_decoding_only_some_frames_gives_those_frames(short_clip: Clip) -> None:
+    """verify_video converts only its samples: they must be the very frames (pixels,
+    index and time) a full decode yields."""
+    clip = short_clip.path
+    full = {f.index: f for f in decode_frames(clip, 320)}
+    picks = {0, 7, len(full) - 1}
+    some = list(decode_frames(clip, 320, only=picks))
+    assert [f.index for f in some] == sorted(picks)
+    for f in some:
+        assert f.t == full[f.index].t and np.array_equal(f.rgb, full[f.index].rgb)
+
+
+def test_video_detector_finds_the_same_faces_with_yuface_in_parallel(short_clip: Clip) -> None:
+    """With two or more session threads the video detector runs yuface next to
+    CenterFace: the faces must be exactly those of the one-thread, one-after-the-
+    other path (the masks, and so the output bytes, follow from them)."""
+    from sanitize.detect import sessions
+
+    frames = [f.rgb for f in decode_frames(short_clip.path, 960) if f.index % 10 == 0]
+    before = sessions.threads()
+    try:
+        sessions.set_threads(1)
+        one = [FaceDetector(fast=True).detect(rgb) for rgb in frames]
+        sessions.set_threads(2)
+        both = [FaceDetector(fast=True).detect(rgb) for rgb in frames]
+    finally:
+        sessions.set_threads(before)
+    assert sum(map(len, one)) > 0
+    assert both == one
+
+
 # ------------------------------------------------------------------ verify fails closed
 
 
