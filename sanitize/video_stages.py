@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -106,46 +107,56 @@ def analyse_video(path: Path | str, info: MediaInfo, face_detector: Any, setting
     prev_thumb: np.ndarray | None = None
     prev_cut = prev_flag = False
     want_flags = frame_flags is not None and settings.flags
-    for f in prefetched(decode_frames(path, detect_side), depth=4):
-        thumb = _thumbnail(f.rgb) if detect_every > 1 else None
-        cut = prev_thumb is not None and _difference(prev_thumb, thumb) > SCENE_CHANGE
+    # The flag detectors run in a thread of their own on the sampled frames, beside
+    # the face detector, whose two models leave part of a core idle (yuface is
+    # the slower and CenterFace waits for it).  Results are kept in frame order.
+    flagger = ThreadPoolExecutor(1, thread_name_prefix="sanitize-flags") if want_flags else None
+    pending: list[Future[list[Region]]] = []
+    try:
+        for f in prefetched(decode_frames(path, detect_side), depth=4):
+            thumb = _thumbnail(f.rgb) if detect_every > 1 else None
+            cut = prev_thumb is not None and _difference(prev_thumb, thumb) > SCENE_CHANGE
+            if prev is not None:
+                skip = (analysed_any and not prev_cut and not cut and not prev_flag
+                        and skipped + 1 < detect_every
+                        and f.t - last_analysed_t <= DETECT_MAX_GAP_S)
+                faces = _track(tracker, face_detector, prev, not skip)
+                if prev_flag and flagger is not None and frame_flags is not None:
+                    pending.append(flagger.submit(_flags_at, frame_flags, prev, faces or []))
+                analysed_any = True
+                skipped = skipped + 1 if skip else 0
+                last_analysed_t = last_analysed_t if skip else prev.t
+            flag = want_flags and f.t >= next_flag_t
+            if flag:
+                next_flag_t = f.t + FLAG_EVERY_S
+            prev, prev_thumb, prev_cut, prev_flag = f, thumb, cut, flag
+            step = f.t - last_t if n else 0.0
+            n, last_t = n + 1, f.t
+            if progress is not None:
+                progress(1)
         if prev is not None:
-            skip = (analysed_any and not prev_cut and not cut and not prev_flag
-                    and skipped + 1 < detect_every and f.t - last_analysed_t <= DETECT_MAX_GAP_S)
-            flags += _track(tracker, face_detector, prev, not skip,
-                            frame_flags if prev_flag else None)
-            analysed_any = True
-            skipped = skipped + 1 if skip else 0
-            last_analysed_t = last_analysed_t if skip else prev.t
-        flag = want_flags and f.t >= next_flag_t
-        if flag:
-            next_flag_t = f.t + FLAG_EVERY_S
-        prev, prev_thumb, prev_cut, prev_flag = f, thumb, cut, flag
-        step = f.t - last_t if n else 0.0
-        n, last_t = n + 1, f.t
-        if progress is not None:
-            progress(1)
-    if prev is not None:
-        flags += _track(tracker, face_detector, prev, True, frame_flags if prev_flag else None)
+            faces = _track(tracker, face_detector, prev, True)
+            if prev_flag and flagger is not None and frame_flags is not None:
+                pending.append(flagger.submit(_flags_at, frame_flags, prev, faces or []))
+        flags = [r for job in pending for r in job.result()]
+    finally:
+        if flagger is not None:
+            flagger.shutdown(wait=True, cancel_futures=True)
     plan = tracker.finish()
     duration = last_t + (step or 1 / 30)
     return VideoAnalysis(info, n, duration, plan, flags, time.monotonic() - start)
 
 
-def _track(tracker: FaceTracker, face_detector: Any, f: DecodedFrame, analyse: bool,
-           frame_flags: FrameFlags | None = None) -> list[Region]:
+def _track(tracker: FaceTracker, face_detector: Any, f: DecodedFrame,
+           analyse: bool) -> list[Region] | None:
     """Feed one frame to the tracker, with the faces found on it if `analyse`;
-    with `frame_flags` (a sampled frame, always analysed) return its policy flags,
-    which are given the faces just found (uniforms look under them)."""
-    if not analyse and frame_flags is None:
+    returns those faces (in the frame's own pixels), None when not analysed."""
+    if not analyse:
         tracker.update(f.index, f.t, None)
-        return []
-    inv = 1.0 / f.scale
-    faces = face_detector.detect(f.rgb)
-    tracker.update(f.index, f.t, [_scaled(r, inv) for r in faces])
-    if frame_flags is None:
-        return []
-    return _flags_at(frame_flags, f.rgb, faces, inv, f.index, f.t)
+        return None
+    faces: list[Region] = face_detector.detect(f.rgb)
+    tracker.update(f.index, f.t, [_scaled(r, 1.0 / f.scale) for r in faces])
+    return faces
 
 
 def _thumbnail(rgb: np.ndarray) -> np.ndarray:
@@ -172,13 +183,13 @@ def _scaled(r: Region, s: float) -> Region:
     return replace(r, box=r.box.scaled(s))
 
 
-def _flags_at(frame_flags: FrameFlags, rgb: np.ndarray, faces: list[Region], inv: float,
-              index: int, t: float) -> list[Region]:
+def _flags_at(frame_flags: FrameFlags, f: DecodedFrame, faces: list[Region]) -> list[Region]:
     # A flag seen on a sampled frame stands for the interval until the next sample.
+    inv = 1.0 / f.scale
     return [
-        replace(r, box=r.box.scaled(inv), frame=index, t_start=round(t, 3),
-                t_end=round(t + FLAG_EVERY_S, 3))
-        for r in frame_flags(rgb, faces)
+        replace(r, box=r.box.scaled(inv), frame=f.index, t_start=round(f.t, 3),
+                t_end=round(f.t + FLAG_EVERY_S, 3))
+        for r in frame_flags(f.rgb, faces)
     ]
 
 
