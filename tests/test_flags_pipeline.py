@@ -19,6 +19,7 @@ from sanitize.detect.registry import get_detectors
 from sanitize.media import images
 from sanitize.media.probe import sniff
 from sanitize.pipeline import process_file
+from sanitize.policy import policy_for
 from sanitize.types import FileResult, Status
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -190,7 +191,7 @@ def test_weapon_rates_with_markings() -> None:
     the 20 gun photos and the 48 photos without a gun (as tests/test_weapons.py).
     Measured 2026-12-01: 19/20 (the vertical pistol on a floor is missed), 0/48."""
     detectors = get_detectors(Settings())
-    policy = detectors.policy(Settings())
+    policy = policy_for(Settings(), detectors.user_classes)
 
     def flagged(path: Path) -> bool:
         rgb = _upright(path)
