@@ -34,6 +34,7 @@ from sanitize.types import Box, MediaInfo, Region
 # Measured per-frame raw recall on pan/zoom clips of crowd photos (720p/1080p):
 # 640 → 0.953-0.998 at ~100-140 ms/frame; 960 → 0.976-1.0 at ~200-250 ms;
 # 1280 → 0.960-1.0 at ~260-310 ms.  960 is where recall stops improving.
+# (yuface itself then runs on the frame shrunk to 640: FaceDetector.fast_yu_side.)
 DETECT_SIDE = 960
 # Face detection on every k-th frame; the tracker interpolates (or holds) boxes
 # over the frames between, grown for motion, and holds a face's first and last
