@@ -23,8 +23,8 @@ from sanitize.hashing import sha256_file
 from sanitize.model_store import INSTALL_HINT, PACKAGED_MODELS, candidates, model_dir
 
 OK, MISSING, BAD_HASH, ABSENT = "OK", "MISSING", "BAD HASH", "absent"
-PACKAGES = ("av", "onnxruntime", "opencv-python", "numpy", "pillow", "pillow-heif", "yuface",
-            "rapidocr-onnxruntime", "onnx", "click", "platformdirs", "dask")
+PACKAGES = ("av", "onnxruntime", "openvino", "opencv-python", "numpy", "pillow", "pillow-heif",
+            "yuface", "rapidocr-onnxruntime", "onnx", "click", "platformdirs", "dask")
 TOOLS = ("ffmpeg", "ffprobe", "exiftool")
 
 
@@ -172,6 +172,20 @@ def package_lines() -> list[str]:
     return out
 
 
+def face_path_line() -> str:
+    """Which CenterFace the pictures will run: the speed of a run depends on it."""
+    from sanitize.detect import faces, sessions
+    from sanitize.install_models import CENTERFACE_SHA256
+
+    if sessions.uses_cuda():
+        return "pictures' faces: CenterFace fp32 on CUDA (onnxruntime-gpu)"
+    if faces.centerface_sha256("int8") != CENTERFACE_SHA256:
+        return "pictures' faces: int8 CenterFace through OpenVINO (the fast path)"
+    return ("pictures' faces: fp32 CenterFace through onnxruntime (about 3x slower; the "
+            "fast path needs the openvino package, not switched off by "
+            "SANITIZE_NO_OPENVINO, and the int8 file from `python -m sanitize.install_models`)")
+
+
 def report() -> tuple[list[str], bool]:
     """The lines to print, and whether everything required is present."""
     models, codecs, tools = model_checks(), codec_checks(), tool_checks()
@@ -179,7 +193,7 @@ def report() -> tuple[list[str], bool]:
     lines += ["  " + c.line() for c in models]
     lines += ["", "video codecs"] + ["  " + c.line() for c in codecs]
     lines += ["", "tools"] + ["  " + c.line() for c in tools]
-    lines += ["", *package_lines(), ""]
+    lines += ["", *package_lines(), "", face_path_line(), ""]
     failed = [c for c in models + codecs if c.failed]
     if failed:
         names = ", ".join(c.name for c in failed)

@@ -161,3 +161,12 @@ def test_wheel_installs_and_flags_a_gun_from_another_folder(tmp_path: Path) -> N
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     weapon_line = next(x for x in doctor.stdout.splitlines() if WEAPON_FILES[0] in x)
     assert str(site) in weapon_line
+
+
+def test_doctor_says_which_face_path_pictures_take(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Speed depends on it: int8 through OpenVINO, or the 3x slower fp32 fallback."""
+    res = _doctor(None, monkeypatch)
+    assert "int8 CenterFace through OpenVINO" in res.output, res.output
+    monkeypatch.setenv("SANITIZE_NO_OPENVINO", "1")
+    res = _doctor(None, monkeypatch)
+    assert res.exit_code == 0 and "fp32 CenterFace through onnxruntime" in res.output
