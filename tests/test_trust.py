@@ -358,8 +358,11 @@ def test_two_inputs_that_would_share_an_output_name(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- stopping watch
 
 
-def test_stopping_run_ends_its_workers(tmp_path: Path) -> None:
-    """The same for `run`: SIGTERM mid-batch ends the pool workers with the driver."""
+def _stop_mid_batch(cmd: list[str], out: Path, log: Path, sig: str,
+                    poll_s: float) -> tuple[int, str]:
+    """Start a real `sanitize` process, wait until its first file is in the ledger,
+    send `sig`, and check that its pool workers end with it (no orphans).  Returns
+    its exit code and its log."""
     import os
     import signal
     import subprocess
@@ -369,16 +372,9 @@ def test_stopping_run_ends_its_workers(tmp_path: Path) -> None:
 
     from sanitize.ledger import Ledger
 
-    src, out = tmp_path / "in", tmp_path / "out"
-    src.mkdir()
-    for i in range(8):
-        shutil.copy(SAMPLES / "graduation_group.jpg", src / f"p{i}.jpg")
-    log = tmp_path / "run.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sanitize", "run", str(src), "-o", str(out), "-j", "2",
-         "--no-flags", "--no-progress"],
-        env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=log.open("w"),
-        stderr=subprocess.STDOUT)
+    # The log is a file, not a pipe: orphans would hold a pipe open.
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(REPO)},
+                            stdout=log.open("w"), stderr=subprocess.STDOUT)
     children: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 300
@@ -387,71 +383,49 @@ def test_stopping_run_ends_its_workers(tmp_path: Path) -> None:
                 with Ledger.open(out) as ledger:
                     if ledger.rows():
                         break
-            time.sleep(0.3)
+            time.sleep(poll_s)
         assert proc.poll() is None, log.read_text()
         children = psutil.Process(proc.pid).children(recursive=True)
-        assert children
-        proc.send_signal(signal.SIGTERM)
+        assert children, "it should have started worker processes"
+        proc.send_signal(getattr(signal, sig))
         proc.wait(timeout=120)
         _gone, alive = psutil.wait_procs(children, timeout=30)
         assert not alive, [(p.pid, p.cmdline()[-2:]) for p in alive]  # no orphans
-        # (No assert on the log: once, under heavy load, a traceback was printed here,
-        # not reproduced since; the watch test below does check its log.)
+        return proc.returncode, log.read_text()
     finally:
         for p in [proc, *children]:
             try:
                 p.kill()
             except (ProcessLookupError, psutil.NoSuchProcess):
                 pass
+
+
+def test_stopping_run_ends_its_workers(tmp_path: Path) -> None:
+    """The same for `run`: SIGTERM mid-batch ends the pool workers with the driver."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i in range(8):
+        shutil.copy(SAMPLES / "graduation_group.jpg", src / f"p{i}.jpg")
+    _stop_mid_batch([sys.executable, "-m", "sanitize", "run", str(src), "-o", str(out),
+                     "-j", "2", "--no-flags", "--no-progress"],
+                    out, tmp_path / "run.log", "SIGTERM", poll_s=0.3)
+    # (No assert on the log: once, under heavy load, a traceback was printed here,
+    # not reproduced since; the watch test below does check its log.)
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
 def test_stopping_watch_ends_its_workers(tmp_path: Path, sig: str) -> None:
     """Before: after SIGTERM the ~420 MB pool workers and the resource tracker stayed
     behind, orphaned.  A real `sanitize watch` process, real workers, a real signal."""
-    import os
-    import signal
-    import subprocess
-    import time
-
-    import psutil
-
-    from sanitize.ledger import Ledger
-
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     inbox.mkdir()
     shutil.copy(SAMPLES / "graduation_group.jpg", inbox / "a.jpg")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    log = tmp_path / "watch.log"  # a file, not a pipe: orphans would hold a pipe open
-    proc = subprocess.Popen(
+    code, output = _stop_mid_batch(
         [sys.executable, "-m", "sanitize", "watch", str(inbox), "-o", str(out), "-j", "2",
          "--no-flags", "--stable-seconds", "0.5"],
-        env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    children: list[psutil.Process] = []
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and proc.poll() is None:
-            if (out / "ledger.sqlite").exists():
-                with Ledger.open(out) as ledger:
-                    if ledger.rows():
-                        break
-            time.sleep(0.5)
-        assert proc.poll() is None, log.read_text()
-        children = psutil.Process(proc.pid).children(recursive=True)
-        assert children, "watch should have started worker processes"
-        proc.send_signal(getattr(signal, sig))
-        proc.wait(timeout=120)
-        _gone, alive = psutil.wait_procs(children, timeout=30)
-        assert not alive, [(p.pid, p.cmdline()[-2:]) for p in alive]  # no orphans
-        output = log.read_text()
-        assert proc.returncode == 0, output  # a requested stop is a normal end
-        assert "Traceback" not in output, output
-    finally:
-        for p in [proc, *children]:
-            try:
-                p.kill()
-            except (ProcessLookupError, psutil.NoSuchProcess):
-                pass
+        out, tmp_path / "watch.log", sig, poll_s=0.5)
+    assert code == 0, output  # a requested stop is a normal end
+    assert "Traceback" not in output, output
 
 
 def test_watch_waits_while_an_edited_policy_is_invalid(tmp_path: Path, caplog) -> None:
