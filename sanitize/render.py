@@ -195,14 +195,15 @@ def _render_image(plan: RenderPlan, decisions: Decisions, out_root: Path, face_d
     redacted, masked = pic.rgb, list[Box]()
     try:
         for round_ in range(VERIFY_ROUNDS + 1):
-            boxes = PlanMasks(plan, decisions).boxes_for_frame(0)
+            masks = PlanMasks(plan, decisions)
+            boxes = masks.boxes_for_frame(0)
             redacted = _masked(pic.rgb, redacted, masked, boxes, settings.mask)   # redact
             images.encode(redacted, pic.alpha, plan.out_format, out.path,         # encode
                           settings.jpeg_quality)
             written = _reopen(out.path, plan.out_format, settings).rgb            # verify
             found = recheck_faces(face_detector, written, memo)
             faces = [r for r in found if not _on_masks(r.box, boxes, settings.mask, written)]
-            out.problems = _fixable(_face_problems(faces), PlanMasks(plan, decisions))
+            out.problems = _fixable(_face_problems(faces), masks)
             if not out.problems or round_ == VERIFY_ROUNDS:
                 break
             # A face only the re-check saw (a mask next to it changed what the
@@ -263,13 +264,18 @@ def _face_problems(found: list[Region]) -> list[Problem]:
 
 
 def recheck_faces(face_detector: Any, rgb: Any, memo: PassMemo | None = None) -> list[Region]:
-    """Faces in a written picture: the pictures' detector over the whole picture
-    (with `memo`, models re-run only on inputs whose pixels changed since the
-    previous round: `FaceDetector.recheck`)."""
-    recheck = getattr(face_detector, "recheck", None)
-    if recheck is None:
-        return list(face_detector.detect(rgb))
-    return list(recheck(rgb, memo=memo))
+    """Faces in a written picture: the pictures' detector over the whole picture;
+    with `memo` the models re-run only on inputs whose pixels changed since the
+    analysis or the previous round.
+
+    Searching only round the masks plus a downscaled whole pass was measured and
+    dropped: on a 12 MP crowd the windows cover 89 % of the picture and cost more
+    than the tiles (1.03 s against 0.90 s), and on sparser pictures the crops'
+    narrower context let blobs of masks through that a search of the whole
+    picture finds (graduation_group: 1 of 57)."""
+    if memo is not None:
+        return list(face_detector.detect_all(rgb, memo=memo).faces)
+    return list(face_detector.detect(rgb))
 
 
 # A re-check detection lying this much in pixels the masks replaced entirely

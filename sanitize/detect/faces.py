@@ -428,26 +428,13 @@ class FaceDetector:
     def detect_all(self, rgb: np.ndarray, windows: Sequence[Box] = (),
                    memo: PassMemo | None = None) -> FaceFindings:
         """Faces, plus the near misses; with gate_yuface, yuface also looks in
-        `windows`.  `memo` keeps the model outputs for the re-check (`recheck`)."""
+        `windows`.  `memo` keeps the model outputs across calls on pictures that
+        differ only in places (the analysis and the re-check's rounds: `PassMemo`)."""
         image = as_rgb(rgb)
         h, w = image.shape[:2]
         kept, near = self._find(image, windows, memo)
         return FaceFindings([_region(d, w, h) for d in kept],
                             [_region(d, w, h, NEAR_LABEL) for d in near])
-
-    def recheck(self, rgb: np.ndarray, memo: PassMemo | None = None) -> list[Region]:
-        """`detect` for the re-check of a written picture, over the whole picture.
-        `memo` carries model outputs from one round to the next (`PassMemo`), so a
-        round after the first re-runs the models only where pixels changed.
-
-        Searching only round the masks plus a downscaled whole pass was measured
-        and dropped: on a 12 MP crowd the windows cover 89 % of the picture and
-        cost more than the tiles (1.03 s against 0.90 s), and on sparser pictures
-        the crops' narrower context let blobs of masks through that a search of the
-        whole picture finds (graduation_group: 1 of 57)."""
-        image = as_rgb(rgb)
-        h, w = image.shape[:2]
-        return [_region(d, w, h) for d in self._find(image, memo=memo)[0]]
 
     def _find(self, image: np.ndarray, windows: Sequence[Box] = (),
               memo: PassMemo | None = None) -> tuple[Dets, Dets]:
