@@ -18,6 +18,7 @@ from sanitize.detect.base import Detector, ModelInfo
 from sanitize.types import Region
 
 if TYPE_CHECKING:
+    from sanitize.detect.faces import PassMemo
     from sanitize.detect.yolo import ClassSpec
 
 
@@ -60,10 +61,10 @@ class Detectors:
         """Every region in one upright picture: faces, then the policy flags."""
         return self.analyse_with_near(rgb)[0]
 
-    def analyse_with_near(self, rgb: np.ndarray, memo: Any = None
+    def analyse_with_near(self, rgb: np.ndarray, memo: PassMemo | None = None
                           ) -> tuple[list[Region], list[Region]]:
         """`analyse`, plus the faces scored just under a threshold (near misses).
-        `memo` (a faces.PassMemo) keeps the face models' outputs for the re-check."""
+        `memo` keeps the face models' outputs for the re-check."""
         detect_all = getattr(self.faces, "detect_all", None)
         if detect_all is not None:
             found = detect_all(rgb, memo=memo) if memo is not None else detect_all(rgb)
