@@ -122,7 +122,7 @@ def codec_checks() -> list[Check]:
     """The encoders `run` writes videos with, from PyAV's own FFmpeg build."""
     import av
 
-    from sanitize.media.video import x264_params
+    from sanitize.media.video import encoder_params
 
     out = []
     for name, note in (("libx264", "H.264 video"), ("aac", "AAC audio")):
@@ -131,8 +131,9 @@ def codec_checks() -> list[Check]:
             out.append(Check(OK, f"encoder {name}", note, f"PyAV {av.__version__}"))
         except av.error.FFmpegError:
             out.append(Check(MISSING, f"encoder {name}", note, "install PyAV wheels from PyPI"))
-    params = x264_params().get("x264-params", "default")
-    out.append(Check(OK, "x264 code paths", params, "repeatable output (media/video.py)"))
+    params = encoder_params()["x264-params"]
+    out.append(Check(OK, "x264 settings", params,
+                     "subme 1, repeatable code paths (media/video.py)"))
     return out
 
 
