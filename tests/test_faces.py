@@ -71,6 +71,42 @@ def test_model_installed_and_pinned() -> None:
     assert install(INSTALLS[0]).startswith("ok")
 
 
+def test_yuface_without_the_gil_gives_the_bindings_rows() -> None:
+    """yuface_call runs yuface's C library through ctypes so that windows run in
+    parallel threads; its rows must be the Python binding's, face for face, on
+    real photos, and calls made side by side must give what calls in turn give."""
+    import yuface
+
+    from sanitize.detect import yuface_call
+
+    assert yuface_call.releases_gil(), "libfacedetection's entry point did not load"
+    crops = []
+    for path in sorted((DATA / "faces" / "images").iterdir()):
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        h, w = bgr.shape[:2]
+        # Odd sizes, and crops (row stride larger than the width) as _crop makes them.
+        crops += [np.ascontiguousarray(bgr[: min(h, 601), : min(w, 797)]),
+                  bgr[h // 4: h // 4 + 333, w // 5: w // 5 + 451]]
+    faces = 0
+    for bgr in crops:
+        ref = np.asarray(yuface.yuface.detect(np.ascontiguousarray(bgr)))[:, :15]
+        mine = yuface_call._rows(np.ascontiguousarray(bgr))
+        assert np.array_equal(ref, mine)
+        scores, boxes = yuface_call.detect(bgr, 0.5)
+        assert np.array_equal(scores, ref[ref[:, 0] > 50, 0])
+        assert np.array_equal(boxes, ref[ref[:, 0] > 50, 1:5])
+        faces += len(scores)
+    assert faces >= 40
+    from concurrent.futures import ThreadPoolExecutor
+
+    in_turn = [yuface_call.detect(c, 0.3) for c in crops]
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(3):
+            side_by_side = list(pool.map(lambda c: yuface_call.detect(c, 0.3), crops * 2))
+            for (s1, b1), (s2, b2) in zip(in_turn * 2, side_by_side, strict=True):
+                assert np.array_equal(s1, s2) and np.array_equal(b1, b2)
+
+
 def test_recall_on_test_data(detector: FaceDetector) -> None:
     """The committed subset (5 photos, 2 to 40 faces each): runs on any clone."""
     truth = json.loads((DATA / "faces" / "ground_truth.json").read_text())

@@ -14,7 +14,7 @@ expands them to cover the whole head.
 from __future__ import annotations
 
 import math
-import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from sanitize.detect import sessions
+from sanitize.detect import sessions, yuface_call
 from sanitize.detect.base import ModelInfo
 from sanitize.errors import ModelMissing
 from sanitize.geometry import nms_arrays, overlaps
@@ -130,10 +130,21 @@ def _crop(rgb: np.ndarray, p: _Pass) -> np.ndarray:
 
 def _run_passes(rgb: np.ndarray, passes: Sequence[_Pass], fn: Callable[[np.ndarray], Dets],
                 memo: PassMemo | None = None, tag: str = "") -> Dets:
-    """Run `fn` on every pass and map its boxes back to picture pixels."""
+    """Run `fn` on every pass and map its boxes back to picture pixels.
+
+    yuface passes (one thread each, GIL released: yuface_call) are spread over
+    the cores the process has; the model sessions' own threads do that for
+    CenterFace.  Results are taken in pass order either way."""
+    def one(p: _Pass) -> Dets:
+        return fn(_crop(rgb, p)) if memo is None else memo.run(rgb, p, tag, fn)
+
+    n = sessions.threads()
+    if tag == "yu" and n > 1 and len(passes) > 1 and yuface_call.releases_gil():
+        found = list(_yu_pool(n).map(one, passes))
+    else:
+        found = [one(p) for p in passes]
     out = [_EMPTY]
-    for p in passes:
-        d = fn(_crop(rgb, p)) if memo is None else memo.run(rgb, p, tag, fn)
+    for p, d in zip(passes, found, strict=True):
         if len(d):
             d = d.copy()
             d[:, 0:4] /= p.scale
@@ -141,6 +152,17 @@ def _run_passes(rgb: np.ndarray, passes: Sequence[_Pass], fn: Callable[[np.ndarr
             d[:, [1, 3]] += p.y0
             out.append(d)
     return np.concatenate(out)
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _yu_pool(n: int) -> ThreadPoolExecutor:
+    with _pools_lock:
+        if n not in _pools:
+            _pools[n] = ThreadPoolExecutor(n, thread_name_prefix="sanitize-yu")
+        return _pools[n]
 
 
 class PassMemo:
@@ -156,11 +178,12 @@ class PassMemo:
         self._seen: dict[tuple[Any, ...], tuple[np.ndarray, Dets]] = {}
         self._origin = (0, 0)
         self.counts = {"runs": 0, "hits": 0}  # shared with `at`'s views
+        self._lock = threading.Lock()  # yuface passes run in threads (_run_passes)
 
     def at(self, x0: int, y0: int) -> PassMemo:
         """The same memo for a crop whose top-left corner is (x0, y0)."""
         child = PassMemo()
-        child._seen, child.counts = self._seen, self.counts
+        child._seen, child.counts, child._lock = self._seen, self.counts, self._lock
         child._origin = (self._origin[0] + x0, self._origin[1] + y0)
         return child
 
@@ -169,9 +192,11 @@ class PassMemo:
         src = rgb[p.y0:p.y1, p.x0:p.x1]
         hit = self._seen.get(key)
         if hit is not None and np.array_equal(hit[0], src):
-            self.counts["hits"] += 1
+            with self._lock:
+                self.counts["hits"] += 1
             return hit[1]
-        self.counts["runs"] += 1
+        with self._lock:
+            self.counts["runs"] += 1
         d = fn(_crop(rgb, p))
         self._seen[key] = (src, d)
         return d
@@ -296,20 +321,10 @@ def _centerface_dets(rgb: np.ndarray, threshold: float, nms_iou: float,
 # ---------------------------------------------------------------- yuface
 
 
-@lru_cache(maxsize=1)
-def _yuface() -> Any:
-    # yuface's bundled OpenMP reads this when the library loads: one thread per
-    # process (2 threads under load ran up to 7x slower, docs/measurements.md).
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import yuface
-
-    return yuface
-
-
 def _yuface_dets(rgb: np.ndarray, threshold: float) -> Dets:
     """yuface on one RGB crop (≤ ~960 px; it degrades above).  Its conf is 0-100."""
     bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-    confs, boxes, _ = _yuface().detect(bgr, conf=threshold)
+    confs, boxes = yuface_call.detect(bgr, threshold)
     if len(confs) == 0:
         return _EMPTY
     xywh = boxes.astype(np.float32)  # int16: may be negative at the border
