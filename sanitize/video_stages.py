@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import av
-import cv2
 import numpy as np
 
 from sanitize.config import Settings
@@ -115,7 +114,7 @@ def analyse_video(path: Path | str, info: MediaInfo, face_detector: Any, setting
     pending: list[Future[list[Region]]] = []
     try:
         for f in prefetched(decode_frames(path, detect_side), depth=4):
-            thumb = _thumbnail(f.rgb) if detect_every > 1 else None
+            thumb = f.thumbnail(THUMB_SIZE) if detect_every > 1 else None
             cut = prev_thumb is not None and _difference(prev_thumb, thumb) > SCENE_CHANGE
             if prev is not None:
                 skip = (analysed_any and not prev_cut and not cut and not prev_flag
@@ -158,12 +157,6 @@ def _track(tracker: FaceTracker, face_detector: Any, f: DecodedFrame,
     faces: list[Region] = face_detector.detect(f.rgb)
     tracker.update(f.index, f.t, [_scaled(r, 1.0 / f.scale) for r in faces])
     return faces
-
-
-def _thumbnail(rgb: np.ndarray) -> np.ndarray:
-    grey = cv2.cvtColor(cv2.resize(rgb, THUMB_SIZE, interpolation=cv2.INTER_AREA),
-                        cv2.COLOR_RGB2GRAY)
-    return grey.astype(np.float32) / 255.0
 
 
 def _difference(a: np.ndarray | None, b: np.ndarray | None, r: int = THUMB_SHIFT) -> float:

@@ -63,19 +63,42 @@ Progress = Callable[[int], None]
 MaskFrame = Callable[[int, np.ndarray], None]
 
 
-@dataclass
 class DecodedFrame:
     """One upright frame for analysis.
 
     `rgb` is scaled so that its longer side is at most the requested size;
-    `scale` maps its pixels back to the full upright frame (full = small / scale)."""
+    `scale` maps its pixels back to the full upright frame (full = small / scale).
+    It is converted on first use: the analysis skips two frames in three, and
+    converting every frame cost about as much CPU as decoding them."""
 
-    index: int
-    pts: int | None
-    time_base: Fraction | None
-    t: float
-    rgb: np.ndarray
-    scale: float
+    def __init__(self, index: int, pts: int | None, time_base: Fraction | None, t: float,
+                 frame: av.VideoFrame, size: tuple[int, int], turn: tuple[int, bool],
+                 scale: float) -> None:
+        self.index, self.pts, self.time_base, self.t = index, pts, time_base, t
+        self.scale = scale
+        self._frame = frame
+        self._size, self._turn = size, turn
+        self._rgb: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def rgb(self) -> np.ndarray:
+        with self._lock:
+            if self._rgb is None:
+                w, h = self._size
+                rgb = self._frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
+                k, mirror = self._turn
+                if k or mirror:
+                    rgb = np.ascontiguousarray(_upright(rgb, k, mirror))
+                self._rgb = rgb
+            return self._rgb
+
+    def thumbnail(self, size: tuple[int, int]) -> np.ndarray:
+        """The frame as a tiny grey picture (0-1), for telling cuts from motion:
+        straight from the decoded planes, without making `rgb`."""
+        grey = self._frame.reformat(width=size[0], height=size[1], format="gray",
+                                    interpolation="AREA").to_ndarray()
+        return grey.astype(np.float32) / 255.0
 
 
 # ------------------------------------------------------------------ opening / probing
@@ -249,15 +272,11 @@ def decode_frames(path: Path | str, long_side: int | None = None,
             t0 = _frame_time(frame, index)
         if only is not None and index not in only:
             continue
-        k, mirror = turn
         w, h = frame.width, frame.height
         scale = 1.0 if not long_side else min(1.0, long_side / max(w, h))
-        sw, sh = max(2, round(w * scale)), max(2, round(h * scale))
-        rgb = frame.reformat(width=sw, height=sh, format="rgb24").to_ndarray()
-        if k or mirror:
-            rgb = np.ascontiguousarray(_upright(rgb, k, mirror))
+        size = (max(2, round(w * scale)), max(2, round(h * scale)))
         yield DecodedFrame(index, frame.pts, frame.time_base, _frame_time(frame, index) - t0,
-                           rgb, scale)
+                           frame, size, turn, scale)
 
 
 def _frame_time(frame: av.VideoFrame, index: int) -> float:
