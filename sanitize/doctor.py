@@ -181,7 +181,10 @@ def face_path_line() -> str:
     if sessions.uses_cuda():
         return "pictures' faces: CenterFace fp32 on CUDA (onnxruntime-gpu)"
     if faces.centerface_sha256("int8") != CENTERFACE_SHA256:
-        return "pictures' faces: int8 CenterFace through OpenVINO (the fast path)"
+        cache = sessions.openvino_cache_dir()
+        kept = (f"compiled once, kept in {cache}" if cache is not None
+                else "compiled in every process: no cache folder (SANITIZE_CACHE_DIR)")
+        return f"pictures' faces: int8 CenterFace through OpenVINO (the fast path; {kept})"
     return ("pictures' faces: fp32 CenterFace through onnxruntime (about 3x slower; the "
             "fast path needs the openvino package, not switched off by "
             "SANITIZE_NO_OPENVINO, and the int8 file from `python -m sanitize.install_models`)")

@@ -62,6 +62,43 @@ def test_openvino_and_onnxruntime_give_the_same_centerface_maps():
     np.testing.assert_allclose(got[0], ref[0], atol=1e-3)
 
 
+def test_openvino_compiles_once_then_loads_from_its_cache(tmp_path, monkeypatch):
+    """A fresh process (every `sanitize check`) loads the compiled int8 CenterFace
+    from OpenVINO's cache; the cached model must answer exactly as a compiled one,
+    on a real photo, and an unusable cache folder must not stop anything."""
+    if not sessions.have_openvino():
+        pytest.skip("openvino not installed: onnxruntime is the only backend")
+    import cv2
+    import shared_paths
+
+    path = str(model_path(CENTERFACE_INT8_FILE, CENTERFACE_INT8_SHA256))
+    photo = sorted((shared_paths.DATA / "faces" / "images").iterdir())[0]
+    rgb = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)[:480, :640]
+    blob = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None].astype(np.float32))
+    config = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
+    ov = sessions._import_openvino()
+
+    monkeypatch.setenv("SANITIZE_CACHE_DIR", "")
+    assert sessions.openvino_cache_dir() is None
+    plain = sessions.OpenVinoModel(sessions._compile(ov, path, config)).run({"input.1": blob})
+
+    monkeypatch.setenv("SANITIZE_CACHE_DIR", str(tmp_path))
+    first = sessions.OpenVinoModel(sessions._compile(ov, path, config)).run({"input.1": blob})
+    assert list((tmp_path / "openvino").iterdir()), "nothing was cached"
+    loaded = sessions.OpenVinoModel(sessions._compile(ov, path, config)).run({"input.1": blob})
+    assert float(plain[0].max()) > 0.5  # the photo's faces light up the heatmap
+    for a, b, c in zip(plain, first, loaded, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("SANITIZE_CACHE_DIR", str(blocked))
+    assert sessions.openvino_cache_dir() is None
+    again = sessions.OpenVinoModel(sessions._compile(ov, path, config)).run({"input.1": blob})
+    np.testing.assert_array_equal(again[0], plain[0])
+
+
 def test_cuda_is_used_when_onnxruntime_gpu_offers_it(monkeypatch):
     sessions.ort_providers.cache_clear()
     monkeypatch.setattr(ort, "get_available_providers",

