@@ -74,6 +74,9 @@ def _details(action: str, payload: dict) -> str:
     if action == "add":
         t = payload.get("track", {})
         return f"{t.get('kind', '')} box"
+    if action == "edit":
+        box = ",".join(f"{v:.0f}" for v in payload.get("box", []))
+        return f"box {box} on frame {payload.get('frame', 0)}"
     if action == "approve":
         return str(payload.get("output", ""))
     return ""

@@ -340,6 +340,59 @@ def test_video_added_box_and_mute(client, run) -> None:
     assert check_file(approved, SETTINGS).safe
 
 
+def test_drawn_box_moves_and_resizes(client) -> None:
+    """A reviewer's own box can be moved and resized (recorded, undoable); on a video
+    the change is a keyframe at the frame shown.  A detector's box cannot be shrunk."""
+    fid = file_id(CROWD.name)
+    rid = post(client, f"/api/files/{fid}/regions",
+               {"kind": "other", "box": [10, 10, 60, 60]}).get_json()["id"]
+    r = post(client, f"/api/files/{fid}/regions/{rid}/box",
+             {"box": [180, 160, 100, 100], "reason": "cover the badge"})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["box"] == [100, 100, 180, 160]
+    region = next(x for x in get(client, f"/api/files/{fid}").get_json()["regions"]
+                  if x["id"] == rid)
+    assert region["box"] == [100, 100, 180, 160]
+    on = next(b["box"] for b in get(client, f"/api/files/{fid}/boxes?i=0").get_json()["boxes"]
+              if b["id"] == rid)
+    assert on[0] <= 100 and on[2] >= 180 and on[1] <= 100 and on[3] >= 160
+    row = get(client, "/api/audit").get_json()["entries"][-1]
+    assert (row["action"], row["target"], row["reviewer"], row["reason"]) == \
+        ("edit", rid, "tester", "cover the badge")
+    detected = next(x for x in get(client, f"/api/files/{fid}").get_json()["regions"]
+                    if x["source"] == "detector")
+    r = post(client, f"/api/files/{fid}/regions/{detected['id']}/box", {"box": [0, 0, 5, 5]})
+    assert r.status_code == 400 and "drew" in r.get_json()["error"]
+    r = post(client, f"/api/files/{fid}/regions/zz/box", {"box": [0, 0, 5, 5]})
+    assert r.status_code == 404
+    assert post(client, f"/api/files/{fid}/regions/{rid}/box", {"box": [1, 2]}).status_code == 400
+    assert post(client, f"/api/files/{fid}/undo").status_code == 200  # the edit
+    region = next(x for x in get(client, f"/api/files/{fid}").get_json()["regions"]
+                  if x["id"] == rid)
+    assert region["box"] == [10, 10, 60, 60]
+    assert post(client, f"/api/files/{fid}/undo").status_code == 200  # the box
+
+    fid = file_id("clip.mp4")
+    times = get(client, f"/api/files/{fid}").get_json()["frame_times"]
+    rid = post(client, f"/api/files/{fid}/regions",
+               {"kind": "other", "box": [10, 10, 50, 50], "t": 0.0}).get_json()["id"]
+    late = min(range(len(times)), key=lambda i: abs(times[i] - 1.0))
+    r = post(client, f"/api/files/{fid}/regions/{rid}/box",
+             {"box": [210, 10, 250, 50], "t": times[late]})
+    assert r.status_code == 200, r.get_json()
+
+    def x1_at(i: int) -> float:
+        on = get(client, f"/api/files/{fid}/boxes?i={i}").get_json()["boxes"]
+        return next(b["box"][0] for b in on if b["id"] == rid)
+
+    mid = late // 2
+    assert x1_at(0) < 15 and 200 < x1_at(late) < 215  # each keyframe where it was put
+    assert x1_at(0) + 50 < x1_at(mid) < x1_at(late) - 50  # moved between them
+    assert x1_at(len(times) - 1) == x1_at(late)  # held after the last keyframe
+    for _ in range(2):
+        assert post(client, f"/api/files/{fid}/undo").status_code == 200
+
+
 def test_video_keyframes_and_tracked_box(client) -> None:
     fid = file_id("clip.mp4")
     d = get(client, f"/api/files/{fid}").get_json()
@@ -440,6 +493,9 @@ def test_decisions_exported_to_csv(client, run) -> None:
     assert any(POLICE.name in line and ",keep," in line and "police officer on duty" in line
                for line in lines)
     assert any(",approve," in line and "safe/" in line for line in lines)
+    # The moved box of test_drawn_box_moves_and_resizes, with where it went.
+    assert any(",edit," in line and "cover the badge" in line
+               and "box 100,100,180,160 on frame 0" in line for line in lines)
 
 
 def test_cli_serves_and_prints_one_line(run) -> None:

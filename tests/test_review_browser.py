@@ -185,6 +185,17 @@ def drag_box(pg: Any, detail: dict, box: list[int]) -> None:
     pg.mouse.up()
 
 
+def wait_box(pg: Any, server: Server, name: str, rid: str, want: list, tol: float) -> list:
+    """The region's box once the page's edit has reached the server (or after 10 s)."""
+    box: list = []
+    for _ in range(100):  # the page posts an edit when the mouse is let go
+        box = next(r for r in server.file(name)["regions"] if r["id"] == rid)["box"]
+        if all(abs(a - b) <= tol for a, b in zip(box, want, strict=True)):
+            break
+        pg.wait_for_timeout(100)
+    return box
+
+
 def open_file(pg: Any, name: str) -> None:
     pg.click(f"#queue-list .qitem:has-text('{name}')")
     pg.wait_for_selector(f"#file-head .fname:text-is('{name}')")
@@ -257,6 +268,33 @@ def test_keep_face_add_box_resolve_flag_approve(page: tuple, server: Server,
     pg.keyboard.press("Enter")
     pg.wait_for_function(f"() => document.querySelectorAll('#regions li[data-region]').length"
                          f" === {n_regions + 1}")
+
+    # The box just drawn is selected, with handles: drag its inside to move it, then
+    # its bottom-right corner to resize it; each drag is one recorded decision.
+    rid = next(r["id"] for r in server.file("graduation_group.jpg")["regions"]
+               if r["source"] == "reviewer")
+    pg.locator(f'#regions li[data-region="{rid}"].selected').wait_for()
+    assert pg.locator("#overlay rect.handle").count() == 4
+    moved = [target[0] + 120, target[1] - 200, target[2] + 120, target[3] - 200]
+    cx, cy = (target[0] + target[2]) / 2, (target[1] + target[3]) / 2
+    pg.mouse.move(*screen_point(pg, group, cx, cy))
+    pg.mouse.down()
+    pg.mouse.move(*screen_point(pg, group, cx + 60, cy - 100), steps=4)
+    pg.mouse.move(*screen_point(pg, group, cx + 120, cy - 200), steps=4)
+    pg.mouse.up()
+    now = wait_box(pg, server, "graduation_group.jpg", rid, moved, tol)
+    assert all(abs(a - b) <= tol for a, b in zip(now, moved, strict=True)), now
+    pg.mouse.move(*screen_point(pg, group, moved[2], moved[3]))
+    pg.mouse.down()
+    pg.mouse.move(*screen_point(pg, group, moved[2] + 40, moved[3] + 30), steps=6)
+    pg.mouse.up()
+    grown = [moved[0], moved[1], moved[2] + 40, moved[3] + 30]
+    now = wait_box(pg, server, "graduation_group.jpg", rid, grown, tol)
+    assert all(abs(a - b) <= tol for a, b in zip(now, grown, strict=True)), now
+    edits = [e for e in server.api("GET", "/api/audit")["entries"]
+             if e["action"] == "edit" and e["target"] == rid]
+    assert len(edits) == 2
+    save_png(pg, shots / "review-box-edit.png")
     pg.locator(f'#regions li[data-region="{face["id"]}"]').click()  # shown selected
     pg.keyboard.press("2")  # the preview: the kept face sharp, the others masked
     pg.wait_for_selector('[data-view=preview][aria-selected="true"]')
@@ -397,6 +435,25 @@ def test_video_frames_range_box_and_mute(page: tuple, server: Server, run_folder
     assert len(moving) == 1
     assert moving[0]["t_start"] == pytest.approx(times[2], abs=0.01)
     assert moving[0]["t_end"] == pytest.approx(times[6], abs=0.01)
+    # Still on frame 6, the new box selected: dragging it moves its keyframe there only.
+    rid = moving[0]["id"]
+    pg.locator(f'#regions li[data-region="{rid}"].selected').wait_for()
+    pg.mouse.move(*screen_point(pg, clip, 230, 125))
+    pg.mouse.down()
+    pg.mouse.move(*screen_point(pg, clip, 270, 155), steps=5)
+    pg.mouse.up()
+    scale = pg.locator("#frame").bounding_box()["width"] / clip["width"]
+    tol = 2 / scale + 2
+    keys: dict = {}
+    for _ in range(100):
+        region = next(r for r in server.file("patrol.mp4")["regions"] if r["id"] == rid)
+        keys = {round(k["t"], 3): k["box"] for k in region["keyframes"]}
+        if abs(keys[round(times[6], 3)][0] - 240) <= tol:
+            break
+        pg.wait_for_timeout(100)
+    assert all(abs(a - b) <= tol for a, b in zip(keys[round(times[6], 3)], [240, 130, 300, 180],
+                                                   strict=True)), keys
+    assert keys[round(times[2], 3)] == [10, 10, 60, 50]
 
     pg.keyboard.press("r")  # reject, with a reason
     pg.click('#reason-presets [data-preset="preset_duplicate"]')

@@ -69,6 +69,10 @@ from the first frame; frame indices count from 0 in decode order, exactly as ren
                                         over [t_start, t_end] (default: the whole video),
                                         linear between keyframes, or (track) followed by
                                         OpenCV's tracker forward and backward from "t".
+  POST /api/files/{id}/regions/{rid}/box  {"box", "t"? (video), "reason"?} → the region:
+                                        moves or resizes a box a reviewer drew (on a video:
+                                        a keyframe at t, inside its time range).  A
+                                        detector's box: 400 (draw another box instead).
   POST /api/files/{id}/flags/{fid}     {"state": cleared|confirmed, "reason"} → the flag
                                         (400 without a reason).
   POST /api/files/{id}/mutes           {"ranges": [[t0, t1], …]} → {"mutes"}: replaces the
@@ -206,6 +210,10 @@ def create_app(out_root: Path, token: str, reviewer: str, host: str = "127.0.0.1
     @app.post("/api/files/<fid>/regions")
     def add_region(fid: str) -> Any:
         return jsonify(svc.add_region(fid, _body()))
+
+    @app.post("/api/files/<fid>/regions/<rid>/box")
+    def edit_region(fid: str, rid: str) -> Any:
+        return jsonify(svc.edit_region(fid, rid, _body()))
 
     @app.post("/api/files/<fid>/flags/<flag_id>")
     def flag(fid: str, flag_id: str) -> Any:

@@ -39,6 +39,7 @@ from sanitize.review.frames import FrameError, FrameStore, jpeg
 from sanitize.review.store import (
     ADD,
     BLUR_ACTION,
+    EDIT,
     KEEP_ACTION,
     MUTE,
     REJECT,
@@ -232,6 +233,31 @@ class ReviewService:
                           _reason(body.get("reason")), {"track": track.to_json()})
         return {"id": rid, "region": region_json(plan, track, self.ref(fid).state.decisions)}
 
+    def edit_region(self, fid: str, rid: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Move or resize a box a reviewer drew: on a picture its one box, on a video a
+        keyframe at time `t` (the box is interpolated between keyframes).  Boxes a
+        detector found are not edited: shrinking one could uncover a face; a person
+        who wants more masked draws another box (fail closed)."""
+        ref = self.ref(fid)
+        plan = self._plan(ref)
+        drawn = next((t for t in ref.state.decisions.added if t.id == rid), None)
+        if drawn is None:
+            if plan.track(rid) is not None:
+                raise ReviewError(400, "only a box a reviewer drew can be moved or resized; "
+                                       "draw another box to mask more")
+            raise ReviewError(404, "no such region")
+        box = _parse_box(body.get("box"), plan)
+        frame = 0
+        if plan.media.kind is MediaKind.VIDEO:
+            t = _time(body.get("t"), plan, "t")
+            if not (drawn.t_start or 0.0) - 1e-6 <= t <= (drawn.t_end or 0.0) + 1e-6:
+                raise ReviewError(400, "t is outside the box's time range")
+            frame = _frame_at(plan, t)
+        self.store.append(self.reviewer, ref.rel, plan.sha256, rid, EDIT,
+                          _reason(body.get("reason")), {"frame": frame, "box": _box(box)})
+        edited = next(t for t in self.ref(fid).state.decisions.added if t.id == rid)
+        return region_json(plan, edited, self.ref(fid).state.decisions)
+
     def set_flag(self, fid: str, flag_id: str, state: Any, reason: Any) -> dict[str, Any]:
         ref = self.ref(fid)
         plan = self._plan(ref)
@@ -354,6 +380,10 @@ def region_json(plan: RenderPlan, t: Track, d: Decisions) -> dict[str, Any]:
         "action": d.action(t), "suggested": t.suggested, "label": t.label,
         "clauses": list(t.clauses), "reason": choice.reason if choice else "",
         "source": "reviewer" if t.detector == REVIEWER else "detector",
+        # A drawn box as drawn (not grown), per keyframe: where a move or resize starts.
+        **({"keyframes": [{"t": plan.frame_times[min(i, plan.frames - 1)], "box": _box(b)}
+                          for i, b in sorted(t.boxes.items())]}
+           if t.detector == REVIEWER and plan.media.kind is MediaKind.VIDEO else {}),
     }
 
 
@@ -470,15 +500,19 @@ def _time(v: Any, plan: RenderPlan, name: str) -> float:
     return min(max(0.0, float(v)), _duration(plan) or 0.0)
 
 
+def _frame_at(plan: RenderPlan, t: float) -> int:
+    from bisect import bisect_right
+
+    return max(0, min(plan.frames - 1, bisect_right(plan.frame_times, t + 1e-6) - 1))
+
+
 def _added_track(plan: RenderPlan, rid: str, kind: str, body: dict[str, Any],
                  svc: ReviewService) -> Track:
     if plan.media.kind is MediaKind.IMAGE:
         return Track(rid, kind, {0: _parse_box(body.get("box"), plan)}, {}, REVIEWER, STILL,
                      label=f"{kind} (added)")
-    from bisect import bisect_right
-
     def frame_at(t: float) -> int:
-        return max(0, min(plan.frames - 1, bisect_right(plan.frame_times, t + 1e-6) - 1))
+        return _frame_at(plan, t)
 
     dur = _duration(plan) or 0.0
     keys = body.get("keyframes")

@@ -31,6 +31,7 @@ from sanitize.plan import (
     RenderPlan,
     Track,
 )
+from sanitize.types import Box
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS plans (
@@ -54,10 +55,10 @@ CREATE INDEX IF NOT EXISTS decisions_file ON decisions (file, seq);
 """
 
 # Actions a row may carry.  The first group shapes the output and can be undone.
-KEEP_ACTION, BLUR_ACTION, ADD, MUTE = "keep", "blur", "add", "mute"
+KEEP_ACTION, BLUR_ACTION, ADD, EDIT, MUTE = "keep", "blur", "add", "edit", "mute"
 CLEAR, CONFIRM, REJECT = CLEARED, CONFIRMED, "reject"
 UNDO, APPROVE = "undo", "approve"
-UNDOABLE = (KEEP_ACTION, BLUR_ACTION, ADD, MUTE, CLEAR, CONFIRM, REJECT)
+UNDOABLE = (KEEP_ACTION, BLUR_ACTION, ADD, EDIT, MUTE, CLEAR, CONFIRM, REJECT)
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,11 @@ def derive(rows: list[AuditRow], sha256_in: str) -> FileState:
                     KEEP if r.action == KEEP_ACTION else "blur", r.reason)
         elif r.action == ADD:
             d.added.append(Track.from_json(r.payload["track"]))
+        elif r.action == EDIT:
+            # A drawn box moved or resized: on a video, a keyframe at that frame.
+            drawn = next((t for t in d.added if t.id == r.target), None)
+            if drawn is not None:
+                drawn.boxes[int(r.payload["frame"])] = Box(*r.payload["box"])
         elif r.action in (CLEAR, CONFIRM):
             d.flags[r.target] = FlagChoice(r.action, r.reason)
         elif r.action == MUTE:

@@ -425,6 +425,16 @@
       const quiet = ghost || (r.action === 'blur' && !sugg && !manual ? ' ghost' : '');
       draw(box, `region ${r.action}${sugg}${manual ? ' added' : ''}${sel ? ' selected' : quiet}`, label, { 'data-region': r.id });
     }
+    const editable = S.selected && S.selected.type === 'region'
+      && (S.detail.regions || []).find((r) => r.id === S.selected.id && r.source === 'reviewer');
+    const drawn = editable && !(S.drag && S.drag.edit) && drawnBoxAt(editable, tNow);
+    if (drawn) {
+      // Corner handles: this box can be moved (drag inside) and resized (drag a corner or edge).
+      const s = 7 * px;
+      for (const [hx, hy] of [[drawn[0], drawn[1]], [drawn[2], drawn[1]], [drawn[0], drawn[3]], [drawn[2], drawn[3]]]) {
+        ov.append(svg('rect', { class: 'handle', x: hx - s / 2, y: hy - s / 2, width: s, height: s }));
+      }
+    }
     if (S.pending) draw(S.pending.box, 'pending', kindName(currentKind()), {});
     for (const k of S.keyframes) {
       if (frameAt(k.t) === S.frame) draw(k.box, 'keyframe', '◆', {});
@@ -453,19 +463,89 @@
     return [Math.min(W, Math.max(0, x)), Math.min(H, Math.max(0, y))];
   }
 
+  // A box the reviewer drew, as drawn (not grown), on the frame shown: where moving or
+  // resizing it starts. Video: linear between its keyframes, held before and after.
+  function drawnBoxAt(r, tNow) {
+    if (!isVideo()) return r.box;
+    if (r.t_start != null && tNow < r.t_start - 1e-6) return null;
+    if (r.t_end != null && tNow > r.t_end + 1e-6) return null;
+    const ks = (r.keyframes || []).slice().sort((a, b) => a.t - b.t);
+    if (!ks.length) return r.box;
+    if (tNow <= ks[0].t) return ks[0].box;
+    for (let k = 1; k < ks.length; k += 1) {
+      if (tNow <= ks[k].t) {
+        const a = ks[k - 1]; const b = ks[k];
+        const w = (tNow - a.t) / Math.max(1e-9, b.t - a.t);
+        return a.box.map((v, j) => v + (b.box[j] - v) * w);
+      }
+    }
+    return ks[ks.length - 1].box;
+  }
+
+  // The selected drawn box under the pointer, and which part of it: a corner or an edge
+  // (within a few screen pixels) resizes, the inside moves. Detected boxes are never
+  // edited: shrinking one could uncover a face; another box can always be drawn.
+  function editTarget([x, y]) {
+    if (!S.detail || !S.selected || S.selected.type !== 'region') return null;
+    const r = (S.detail.regions || []).find((o) => o.id === S.selected.id && o.source === 'reviewer');
+    const b = r && drawnBoxAt(r, frameTime(S.frame));
+    if (!b) return null;
+    const rect = $('#frame').getBoundingClientRect();
+    const tol = (8 * sourceSize()[0]) / Math.max(1, rect.width);
+    if (x < b[0] - tol || x > b[2] + tol || y < b[1] - tol || y > b[3] + tol) return null;
+    const near = (a, v) => Math.abs(a - v) <= tol;
+    const part = (near(y, b[1]) ? 'n' : near(y, b[3]) ? 's' : '') + (near(x, b[0]) ? 'w' : near(x, b[2]) ? 'e' : '');
+    return { region: r, box: b.slice(), part: part || 'move' };
+  }
+  const CURSORS = { move: 'move', n: 'ns-resize', s: 'ns-resize', e: 'ew-resize', w: 'ew-resize',
+    nw: 'nwse-resize', se: 'nwse-resize', ne: 'nesw-resize', sw: 'nesw-resize' };
+
+  function editedBox(edit, [ax, ay], [bx, by]) {
+    const [W, H] = sourceSize();
+    const dx = bx - ax; const dy = by - ay;
+    let [x0, y0, x1, y1] = edit.box;
+    if (edit.part === 'move') {
+      const mx = Math.min(Math.max(dx, -x0), W - x1); const my = Math.min(Math.max(dy, -y0), H - y1);
+      return [x0 + mx, y0 + my, x1 + mx, y1 + my].map(Math.round);
+    }
+    if (edit.part.includes('w')) x0 += dx;
+    if (edit.part.includes('e')) x1 += dx;
+    if (edit.part.includes('n')) y0 += dy;
+    if (edit.part.includes('s')) y1 += dy;
+    const clamp = (v, hi) => Math.min(hi, Math.max(0, v));
+    return [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)]
+      .map((v, j) => Math.round(clamp(v, j % 2 ? H : W)));
+  }
+
+  async function saveEdit(edit, box) {
+    const body = { box };
+    if (isVideo()) body.t = frameTime(S.frame);
+    const r = await api('POST', fileUrl(S.fileId, `/regions/${encodeURIComponent(edit.region.id)}/box`), body);
+    if (!r.ok) { renderOverlay(); return; }
+    toast(t('saved'));
+    await refresh();
+    select({ type: 'region', id: edit.region.id });
+  }
+
   function onPointerDown(ev) {
     if (!S.detail || ev.button !== 0) return;
     ev.preventDefault();
     $('#overlay').setPointerCapture(ev.pointerId);
-    S.drag = { start: toSource(ev), sx: ev.clientX, sy: ev.clientY, box: null };
+    const start = toSource(ev);
+    S.drag = { start, sx: ev.clientX, sy: ev.clientY, box: null, edit: editTarget(start) };
   }
   function onPointerMove(ev) {
-    if (!S.drag) return;
+    if (!S.drag) {
+      const target = editTarget(toSource(ev));
+      $('#overlay').style.cursor = target ? CURSORS[target.part] : '';
+      return;
+    }
     const moved = Math.hypot(ev.clientX - S.drag.sx, ev.clientY - S.drag.sy);
     if (moved < 4 && !S.drag.box) return;
     const [ax, ay] = S.drag.start;
     const [bx, by] = toSource(ev);
-    S.drag.box = [Math.min(ax, bx), Math.min(ay, by), Math.max(ax, bx), Math.max(ay, by)].map(Math.round);
+    S.drag.box = S.drag.edit ? editedBox(S.drag.edit, [ax, ay], [bx, by])
+      : [Math.min(ax, bx), Math.min(ay, by), Math.max(ax, bx), Math.max(ay, by)].map(Math.round);
     renderOverlay();
   }
   function onPointerUp(ev) {
@@ -473,6 +553,12 @@
     const drag = S.drag;
     S.drag = null;
     if (!drag.box) { selectAt(toSource(ev)); return; }
+    if (drag.edit) {
+      const [x0, y0, x1, y1] = drag.box;
+      if (x1 - x0 < 3 || y1 - y0 < 3) { toast(t('box_too_small'), true); renderOverlay(); return; }
+      saveEdit(drag.edit, drag.box);
+      return;
+    }
     const [x0, y0, x1, y1] = drag.box;
     if (x1 - x0 < 3 || y1 - y0 < 3) { toast(t('box_too_small'), true); renderOverlay(); return; }
     S.pending = { box: drag.box, frame: S.frame };
