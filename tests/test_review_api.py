@@ -8,6 +8,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -439,6 +440,51 @@ def test_approve_refused_when_original_changed(client, run) -> None:
         assert r.status_code == 409 and "gone" in r.get_json()["error"]
     finally:
         path.write_bytes(data)
+
+
+def test_approve_in_the_background(client, run) -> None:
+    """The page's approval is queued (202) and ends in /api/jobs; while it is pending
+    the file's decisions are frozen, and a refused approval says why there."""
+    fid = file_id(CROWD.name)  # flags cleared by test_approve_refused_when_original_changed
+    svc = client.application.extensions["sanitize_review"]
+
+    def wait_job(job_id: str) -> dict:
+        for _ in range(600):
+            job = next(j for j in get(client, "/api/jobs").get_json()["jobs"]
+                       if j["id"] == job_id)
+            if job["state"] in ("done", "failed"):
+                return job
+            time.sleep(0.2)
+        raise AssertionError(f"job {job_id} did not end")
+
+    path = run["in"] / CROWD.name
+    data = path.read_bytes()
+    path.write_bytes(data + b"\0")
+    try:
+        r = post(client, f"/api/files/{fid}/approve", {"wait": False})
+        assert r.status_code == 202, r.get_json()
+        job = wait_job(r.get_json()["id"])
+        assert job["state"] == "failed" and "changed" in job["error"]
+    finally:
+        path.write_bytes(data)
+
+    with svc.render_lock:  # an approval already rendering: this one waits its turn
+        r = post(client, f"/api/files/{fid}/approve", {"wait": False})
+        assert r.status_code == 202
+        job = r.get_json()
+        assert job["state"] in ("queued", "running") and job["input"] == CROWD.name
+        assert files(client)[CROWD.name]["approving"] in ("queued", "running")
+        assert get(client, f"/api/files/{fid}").get_json()["approving"] in ("queued", "running")
+        r = post(client, f"/api/files/{fid}/regions", {"kind": "other", "box": [5, 5, 40, 40]})
+        assert r.status_code == 409 and "being approved" in r.get_json()["error"]
+        assert post(client, f"/api/files/{fid}/undo").status_code == 409
+        assert post(client, f"/api/files/{fid}/approve", {"wait": False}).status_code == 409
+    done = wait_job(job["id"])
+    assert done["state"] == "done", done
+    assert done["output"].startswith("safe/") and (run["out"] / done["output"]).is_file()
+    f = files(client)[CROWD.name]
+    assert f["status"] == "safe" and f["approving"] is None
+    assert get(client, f"/api/files/{fid}").get_json()["approved"]["by"] == "tester"
 
 
 # ------------------------------------------------------------------ helpers

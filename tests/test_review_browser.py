@@ -199,6 +199,8 @@ def wait_box(pg: Any, server: Server, name: str, rid: str, want: list, tol: floa
 def open_file(pg: Any, name: str) -> None:
     pg.click(f"#queue-list .qitem:has-text('{name}')")
     pg.wait_for_selector(f"#file-head .fname:text-is('{name}')")
+    head = pg.inner_text("#file-head")
+    assert "null" not in head and "undefined" not in head, head  # a missing value printed
 
 
 def wait_frame(pg: Any) -> None:
@@ -317,7 +319,7 @@ def test_keep_face_add_box_resolve_flag_approve(page: tuple, server: Server,
     flag = server.file("seized_revolver.jpg")["flags"][0]
     assert flag["state"] == "cleared"
 
-    pg.keyboard.press("a")  # approve with the keyboard: re-render, verify, move to safe/
+    pg.keyboard.press("a")  # approve with the keyboard: re-rendered in the background
     pg.wait_for_selector("#queue-list .qitem:has-text('seized_revolver.jpg')",
                          state="detached", timeout=120_000)
     assert "seized_revolver.jpg" not in pg.locator("#queue-list .qname").all_inner_texts()

@@ -81,7 +81,13 @@ from the first frame; frame indices count from 0 in decode order, exactly as ren
   POST /api/files/{id}/approve         → 200 {"status": "safe", "output": "safe/…"} |
                                         409 {"error", "open": [flags]} (open or confirmed
                                         flags, or the re-render was refused: "open" is []).
-                                        Synchronous: returns when written (one at a time).
+                                        Returns when written (one render at a time).  With
+                                        {"wait": false} (the page): 202 and the queued job;
+                                        the file's decisions are frozen (409) until it ends.
+  GET  /api/jobs                       {"jobs": [{"id", "file", "input", "state":
+                                        queued|running|done|failed, "output", "error",
+                                        "problems", "submitted", "finished"}]}: this
+                                        server's background approvals, oldest first.
   POST /api/files/{id}/reject          {"reason"} → {"status": "rejected"} (400 without).
   GET  /api/files/{id}/frame?i=N&view=edit|preview|output → image/jpeg.  edit: the
                                         original with every region outlined (red blur,
@@ -230,7 +236,13 @@ def create_app(out_root: Path, token: str, reviewer: str, host: str = "127.0.0.1
 
     @app.post("/api/files/<fid>/approve")
     def approve(fid: str) -> Any:
+        if _body().get("wait") is False:
+            return jsonify(svc.approve(fid, wait=False)), 202
         return jsonify(svc.approve(fid))
+
+    @app.get("/api/jobs")
+    def jobs() -> Any:
+        return jsonify({"jobs": svc.jobs()})
 
     @app.post("/api/files/<fid>/reject")
     def reject(fid: str) -> Any:

@@ -36,6 +36,7 @@ from sanitize.plan import (
 from sanitize.redact import mask_boxes
 from sanitize.render import REVIEWER, MaskLayer, PlanMasks
 from sanitize.review.frames import FrameError, FrameStore, jpeg
+from sanitize.review.jobs import ApprovalQueue, JobError
 from sanitize.review.store import (
     ADD,
     BLUR_ACTION,
@@ -94,10 +95,12 @@ class ReviewService:
         self.store = ReviewStore.open(self.out_root)
         self.frames = FrameStore()
         self.render_lock = threading.Lock()  # one render (approval) at a time
+        self.approvals = ApprovalQueue()
         self._jpeg: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._jpeg_lock = threading.Lock()
 
     def close(self) -> None:
+        self.approvals.close()
         self.store.close()
 
     # ---------------------------------------------------------------- lookup
@@ -143,8 +146,13 @@ class ReviewService:
                 "open": len(open_flags(plan, state.decisions)) if plan else 0,
                 "kind": plan.media.kind.value if plan else None,
                 "reviewable": plan is not None,
+                "approving": self._approving(file_id(row.rel)),
             })
         return out
+
+    def _approving(self, fid: str) -> str | None:
+        job = self.approvals.pending(fid)
+        return None if job is None else job.state
 
     def file(self, fid: str) -> dict[str, Any]:
         ref = self.ref(fid)
@@ -157,6 +165,7 @@ class ReviewService:
                 "by": ref.state.approved.reviewer, "time": ref.state.approved.time},
             "history": [_history(r) for r in ref.state.history],
             "can_undo": ref.state.last_undoable is not None,
+            "approving": self._approving(ref.id),
         }
         if plan is None:
             return base | {"kind": None, "width": 0, "height": 0, "duration": None,
@@ -191,6 +200,7 @@ class ReviewService:
 
     def set_region(self, fid: str, rid: str, action: Any, reason: Any) -> dict[str, Any]:
         ref = self.ref(fid)
+        self._not_approving(fid)
         plan = self._plan(ref)
         track = plan.track(rid) or next((t for t in ref.state.decisions.added if t.id == rid),
                                         None)
@@ -208,6 +218,7 @@ class ReviewService:
     def keep_officers(self, fid: str, reason: Any) -> list[dict[str, Any]]:
         """Keep every face suggested as an officer (one action for the whole file)."""
         ref = self.ref(fid)
+        self._not_approving(fid)
         plan = self._plan(ref)
         reason = _reason(reason)
         if not reason:
@@ -222,6 +233,7 @@ class ReviewService:
 
     def add_region(self, fid: str, body: dict[str, Any]) -> dict[str, Any]:
         ref = self.ref(fid)
+        self._not_approving(fid)
         plan = self._plan(ref)
         kind = body.get("kind")
         if kind not in ADD_KINDS:
@@ -239,6 +251,7 @@ class ReviewService:
         detector found are not edited: shrinking one could uncover a face; a person
         who wants more masked draws another box (fail closed)."""
         ref = self.ref(fid)
+        self._not_approving(fid)
         plan = self._plan(ref)
         drawn = next((t for t in ref.state.decisions.added if t.id == rid), None)
         if drawn is None:
@@ -260,6 +273,7 @@ class ReviewService:
 
     def set_flag(self, fid: str, flag_id: str, state: Any, reason: Any) -> dict[str, Any]:
         ref = self.ref(fid)
+        self._not_approving(fid)
         plan = self._plan(ref)
         flag = plan.flag(flag_id)
         if flag is None:
@@ -274,6 +288,7 @@ class ReviewService:
 
     def set_mutes(self, fid: str, ranges: Any) -> dict[str, Any]:
         ref = self.ref(fid)
+        self._not_approving(fid)
         plan = self._plan(ref)
         if plan.media.kind is not MediaKind.VIDEO:
             raise ReviewError(400, "mute ranges apply to videos only")
@@ -294,6 +309,7 @@ class ReviewService:
 
     def undo(self, fid: str) -> dict[str, Any]:
         ref = self.ref(fid)
+        self._not_approving(fid)
         sha = ref.plan.sha256 if ref.plan else (ref.row.sha256_in or "")
         row = self.store.undo(self.reviewer, ref.rel, sha)
         if row is None:
@@ -302,6 +318,7 @@ class ReviewService:
 
     def reject(self, fid: str, reason: Any) -> dict[str, Any]:
         ref = self.ref(fid)
+        self._not_approving(fid)
         reason = _reason(reason)
         if not reason:
             raise ReviewError(400, "rejecting needs a reason")
@@ -309,18 +326,46 @@ class ReviewService:
         self.store.append(self.reviewer, ref.rel, sha, "file", REJECT, reason)
         return {"status": "rejected"}
 
-    def approve(self, fid: str) -> dict[str, Any]:
-        from sanitize.review.approve import approve
-
+    def approve(self, fid: str, wait: bool = True) -> dict[str, Any]:
+        """Render the file again with its decisions and publish it to safe/.  With
+        `wait` the answer is the result; without, the approval is queued (the page
+        goes on to the next file) and the answer is the job (`jobs`)."""
         ref = self.ref(fid)
         plan = self._plan(ref)
+        self._not_approving(fid)
         blocking = open_flags(plan, ref.state.decisions) + confirmed_flags(plan,
                                                                           ref.state.decisions)
         if blocking:
             raise ReviewError(409, "resolve every flag before approving",
                               open=[flag_json(plan, f, ref.state.decisions) for f in blocking])
+        if wait:
+            return self._render_approval(ref.rel)
+        try:
+            job = self.approvals.submit(fid, ref.rel, lambda: self._approve_job(ref.rel))
+        except ValueError as e:
+            raise ReviewError(409, str(e)) from e
+        return job.to_json()
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return [j.to_json() for j in self.approvals.jobs()]
+
+    def _render_approval(self, rel: str) -> dict[str, Any]:
+        from sanitize.review.approve import approve
+
         with self.render_lock:
-            return approve(self.out_root, ref.rel, self.reviewer, self.store)
+            return approve(self.out_root, rel, self.reviewer, self.store)
+
+    def _approve_job(self, rel: str) -> str:
+        try:
+            return str(self._render_approval(rel)["output"])
+        except ReviewError as e:
+            raise JobError(str(e), list(e.body.get("problems") or [])) from e
+
+    def _not_approving(self, fid: str) -> None:
+        """Decisions freeze while a file's approval is queued or running: it is
+        written with exactly the decisions that were approved."""
+        if self.approvals.pending(fid) is not None:
+            raise ReviewError(409, "this file is being approved; wait until it has finished")
 
     # ---------------------------------------------------------------- frames
 

@@ -168,6 +168,7 @@
         h('div', { class: 'qwhy', title: f.why || '', text: f.why || '' }),
         h('div', { class: 'qmeta' },
           h('span', { class: `badge st-${f.status}`, text: t(`status_${f.status}`) }),
+          f.approving ? h('span', { class: 'badge approving', text: t('approving_badge') }) : null,
           f.open ? h('span', { class: 'badge open', text: t('open_n', { n: f.open }) }) : null))));
     }
     const cur = list.querySelector('.current');
@@ -295,12 +296,13 @@
     }
     $('#stage-empty').textContent = '';
     $('#frame-wrap').hidden = false;
-    head.append(
+    head.append(...[
       h('h2', { class: 'fname', text: d.input }),
       h('span', { class: `badge st-${d.status}`, text: t(`status_${d.status}`) }),
+      d.approving ? h('span', { class: 'badge approving', text: t('approving_badge') }) : null,
       h('span', { class: 'muted', text: [d.width && `${d.width}×${d.height}`,
         isVideo() && `${fmt(d.duration)} s`, d.output].filter(Boolean).join(' · ') }),
-    );
+    ].filter(Boolean));
     const why = d.why || (S.files.find((f) => f.id === S.fileId) || {}).why;
     if (why) head.append(h('div', { class: 'fwhy', text: why }));
     if (d.error) head.append(h('div', { class: 'fwhy error', text: d.error }));
@@ -748,15 +750,49 @@
     await refresh();
   }
 
+  // Approving renders the file again, which takes a while for a video: the server does
+  // it in the background (one at a time) and the page goes on to the next file; a poll
+  // of /api/jobs says how each approval ended.
   async function approve() {
     if (!S.detail) return;
-    $('#busy').hidden = false;
-    const r = await api('POST', fileUrl(S.fileId, '/approve'), {});
-    $('#busy').hidden = true;
+    const id = S.fileId;
+    const r = await api('POST', fileUrl(id, '/approve'), { wait: false });
     if (r.status === 409) { showRefused((r.data && r.data.open) || [], r.data && r.data.error); return; }
     if (!r.ok) return;
-    toast(t('approved', { out: (r.data && r.data.output) || '' }));
-    await afterVerdict();
+    toast(t('approving', { name: (r.data && r.data.input) || '' }));
+    watchJobs();
+    const before = visibleFiles().map((f) => f.id);
+    await loadFiles();
+    const after = visibleFiles().filter((f) => f.id !== id && !f.approving);
+    const next = after.find((f) => before.indexOf(f.id) > before.indexOf(id)) || after[0];
+    if (next) await openFile(next.id);
+    else await loadDetail();
+  }
+
+  const seenJobs = new Set();
+  let jobTimer = null;
+  function watchJobs() {
+    if (!jobTimer) jobTimer = setTimeout(pollJobs, 700);
+  }
+  async function pollJobs(quiet) {
+    jobTimer = null;
+    const r = await api('GET', '/api/jobs');
+    if (!r.ok) return;
+    let pending = false; let ended = false;
+    for (const j of r.data.jobs || []) {
+      if (j.state === 'queued' || j.state === 'running') { pending = true; continue; }
+      if (seenJobs.has(j.id)) continue;
+      seenJobs.add(j.id);
+      if (quiet === true) continue; // ended before this page was opened
+      ended = true;
+      if (j.state === 'done') toast(t('approved', { out: j.output || '' }));
+      else {
+        const more = (j.problems || []).length ? ` (${j.problems.join('; ')})` : '';
+        toast(`${t('approve_failed', { name: j.input })}: ${j.error || ''}${more}`, true);
+      }
+    }
+    if (ended) await refresh();
+    if (pending) watchJobs();
   }
 
   async function reject() {
@@ -1114,6 +1150,7 @@
     buildLegend();
     wire();
     renderFile();
+    await pollJobs(true);
     await loadFiles();
     const first = visibleFiles()[0];
     if (first) await openFile(first.id);
