@@ -169,6 +169,8 @@ def core_share(box: Box, masks: Iterable[Box], mode: str, width: int, height: in
         return 0.0
     covered = np.zeros((y2 - y1, x2 - x1), bool)
     for m in masks:
+        if m.x2 <= x1 or m.x1 >= x2 or m.y2 <= y1 or m.y1 >= y2:
+            continue  # the replaced pixels (an oval's core, a rectangle) lie inside m
         if mode == "blur":
             px1, py1, px2, py2, alpha = _oval_patch(m, width, height)
         else:

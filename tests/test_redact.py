@@ -187,3 +187,24 @@ def test_video_blur_core_is_the_fill_alone() -> None:
     # No pixel-level trace of the noise: neighbours differ by a level or two.
     assert np.abs(np.diff(ya, axis=1)).max() <= 3
     assert np.abs(ya - yb).max() <= 12
+
+
+def test_core_share_counts_only_replaced_pixels() -> None:
+    """core_share (the re-check's "this detection is a mask" test) sees the pixels
+    a mask replaced entirely: a blur oval's core, a rectangle; masks far from the
+    box, however many, change nothing."""
+    from sanitize.redact import core_share
+
+    w, h = 800, 600
+    big = Box(100, 100, 500, 500)  # oval core: a circle of radius 200 round (300, 300)
+    inside = Box(250, 250, 350, 350)
+    far = [Box(x, 520, x + 40, 580) for x in range(0, 800, 50)]
+    assert core_share(inside, [big], "blur", w, h) == 1.0
+    assert core_share(inside, [big, *far], "blur", w, h) == 1.0
+    corner = Box(100, 100, 160, 160)  # the box's corner lies outside the inscribed oval
+    assert core_share(corner, [big], "blur", w, h) < 0.5
+    assert core_share(corner, [big], "pixelate", w, h) == 1.0
+    half = Box(450, 250, 550, 350)  # straddles the oval's right edge
+    share = core_share(half, [big, *far], "blur", w, h)
+    assert 0.4 < share <= 0.5
+    assert core_share(Box(600, 100, 700, 200), [big, *far], "blur", w, h) == 0.0

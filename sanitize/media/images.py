@@ -79,7 +79,8 @@ def decode(path: Path | IO[bytes], fmt: str, max_pixels: int) -> Picture:
             im.seek(0)
             im.load()
             rotation, mirrored = _orientation(im)
-            upright = ImageOps.exif_transpose(im) or im
+            # exif_transpose copies the whole picture even when it has nothing to turn.
+            upright = (ImageOps.exif_transpose(im) or im) if rotation or mirrored else im
             upright = _to_srgb(upright)
             rgb, alpha = _split_alpha(upright)
     except (TooLarge, DecodeError):
@@ -136,7 +137,8 @@ def _split_alpha(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         if alpha is not None and alpha.min() == 255:
             alpha = None
         return np.ascontiguousarray(rgba[..., :3]), alpha
-    return np.ascontiguousarray(np.asarray(im.convert("RGB"))), None
+    # convert() copies even an RGB picture; asarray makes the one copy needed.
+    return np.ascontiguousarray(np.asarray(im if im.mode == "RGB" else im.convert("RGB"))), None
 
 
 def output_format(input_fmt: str, has_alpha: bool) -> str:
