@@ -257,19 +257,23 @@
     if (item.t_start != null && tNow < item.t_start - 1e-6) return null;
     if (item.t_end != null && tNow > item.t_end + 1e-6) return null;
     const kf = item.keyframes;
-    if (Array.isArray(kf) && kf.length) {
-      const ks = kf.slice().sort((a, b) => a.t - b.t);
-      if (tNow <= ks[0].t) return ks[0].box;
-      for (let k = 1; k < ks.length; k += 1) {
-        if (tNow <= ks[k].t) {
-          const a = ks[k - 1]; const b = ks[k];
-          const w = (tNow - a.t) / Math.max(1e-9, b.t - a.t);
-          return a.box.map((v, j) => v + (b.box[j] - v) * w);
-        }
-      }
-      return ks[ks.length - 1].box;
-    }
+    if (Array.isArray(kf) && kf.length) return betweenKeyframes(kf, tNow);
     return item.box || null;
+  }
+
+  // A box at time tNow from [{t, box}]: linear between keyframes, held before and after
+  // (as the renderer does).
+  function betweenKeyframes(kf, tNow) {
+    const ks = kf.slice().sort((a, b) => a.t - b.t);
+    if (tNow <= ks[0].t) return ks[0].box;
+    for (let k = 1; k < ks.length; k += 1) {
+      if (tNow <= ks[k].t) {
+        const a = ks[k - 1]; const b = ks[k];
+        const w = (tNow - a.t) / Math.max(1e-9, b.t - a.t);
+        return a.box.map((v, j) => v + (b.box[j] - v) * w);
+      }
+    }
+    return ks[ks.length - 1].box;
   }
 
   function openItems() {
@@ -471,17 +475,7 @@
     if (!isVideo()) return r.box;
     if (r.t_start != null && tNow < r.t_start - 1e-6) return null;
     if (r.t_end != null && tNow > r.t_end + 1e-6) return null;
-    const ks = (r.keyframes || []).slice().sort((a, b) => a.t - b.t);
-    if (!ks.length) return r.box;
-    if (tNow <= ks[0].t) return ks[0].box;
-    for (let k = 1; k < ks.length; k += 1) {
-      if (tNow <= ks[k].t) {
-        const a = ks[k - 1]; const b = ks[k];
-        const w = (tNow - a.t) / Math.max(1e-9, b.t - a.t);
-        return a.box.map((v, j) => v + (b.box[j] - v) * w);
-      }
-    }
-    return ks[ks.length - 1].box;
+    return (r.keyframes || []).length ? betweenKeyframes(r.keyframes, tNow) : r.box;
   }
 
   // The selected drawn box under the pointer, and which part of it: a corner or an edge
