@@ -107,6 +107,21 @@ def test_yuface_without_the_gil_gives_the_bindings_rows() -> None:
                 assert np.array_equal(s1, s2) and np.array_equal(b1, b2)
 
 
+def test_yuface_falls_back_to_the_binding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the C library's entry point (another yuface build), the binding runs:
+    same faces, only without parallel windows."""
+    from sanitize.detect import yuface_call
+
+    bgr = cv2.imread(str(sorted((DATA / "faces" / "images").iterdir())[0]), cv2.IMREAD_COLOR)
+    bgr = np.ascontiguousarray(bgr[:700, :900])
+    fast = yuface_call.detect(bgr, 0.5)
+    monkeypatch.setattr(yuface_call, "_loaded", [None])
+    assert not yuface_call.releases_gil()
+    slow = yuface_call.detect(bgr, 0.5)
+    assert len(slow[0]) >= 3
+    assert np.array_equal(fast[0], slow[0]) and np.array_equal(fast[1], slow[1])
+
+
 def test_recall_on_test_data(detector: FaceDetector) -> None:
     """The committed subset (5 photos, 2 to 40 faces each): runs on any clone."""
     truth = json.loads((DATA / "faces" / "ground_truth.json").read_text())
