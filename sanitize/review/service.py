@@ -7,13 +7,15 @@ page's view of a file is derived from the stored plan plus those rows.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -88,6 +90,21 @@ class FileRef:
         return self.row.rel
 
 
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def _decision(method: Method) -> Method:
+    """A reviewer's decision on file `fid`: refused while the file's approval is
+    queued or running, and made under the lock that queues approvals, so none
+    slips in between the check and an approval's start."""
+    @functools.wraps(method)
+    def wrapper(self: ReviewService, fid: str, *args: Any, **kwargs: Any) -> Any:
+        with self._decide_lock:
+            self._not_approving(fid)
+            return method(self, fid, *args, **kwargs)
+    return wrapper  # type: ignore[return-value]
+
+
 class ReviewService:
     def __init__(self, out_root: Path, reviewer: str) -> None:
         self.out_root = out_root.resolve()
@@ -96,6 +113,7 @@ class ReviewService:
         self.frames = FrameStore()
         self.render_lock = threading.Lock()  # one render (approval) at a time
         self.approvals = ApprovalQueue()
+        self._decide_lock = threading.Lock()
         self._jpeg: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._jpeg_lock = threading.Lock()
 
@@ -198,9 +216,9 @@ class ReviewService:
 
     # ---------------------------------------------------------------- decisions
 
+    @_decision
     def set_region(self, fid: str, rid: str, action: Any, reason: Any) -> dict[str, Any]:
         ref = self.ref(fid)
-        self._not_approving(fid)
         plan = self._plan(ref)
         track = plan.track(rid) or next((t for t in ref.state.decisions.added if t.id == rid),
                                         None)
@@ -215,10 +233,10 @@ class ReviewService:
                           KEEP_ACTION if action == KEEP else BLUR_ACTION, reason)
         return region_json(plan, track, self.ref(fid).state.decisions)
 
+    @_decision
     def keep_officers(self, fid: str, reason: Any) -> list[dict[str, Any]]:
         """Keep every face suggested as an officer (one action for the whole file)."""
         ref = self.ref(fid)
-        self._not_approving(fid)
         plan = self._plan(ref)
         reason = _reason(reason)
         if not reason:
@@ -231,9 +249,9 @@ class ReviewService:
         d = self.ref(fid).state.decisions
         return [region_json(plan, t, d) for t in kept]
 
+    @_decision
     def add_region(self, fid: str, body: dict[str, Any]) -> dict[str, Any]:
         ref = self.ref(fid)
-        self._not_approving(fid)
         plan = self._plan(ref)
         kind = body.get("kind")
         if kind not in ADD_KINDS:
@@ -245,13 +263,13 @@ class ReviewService:
                           _reason(body.get("reason")), {"track": track.to_json()})
         return {"id": rid, "region": region_json(plan, track, self.ref(fid).state.decisions)}
 
+    @_decision
     def edit_region(self, fid: str, rid: str, body: dict[str, Any]) -> dict[str, Any]:
         """Move or resize a box a reviewer drew: on a picture its one box, on a video a
         keyframe at time `t` (the box is interpolated between keyframes).  Boxes a
         detector found are not edited: shrinking one could uncover a face; a person
         who wants more masked draws another box (fail closed)."""
         ref = self.ref(fid)
-        self._not_approving(fid)
         plan = self._plan(ref)
         drawn = next((t for t in ref.state.decisions.added if t.id == rid), None)
         if drawn is None:
@@ -271,9 +289,9 @@ class ReviewService:
         edited = next(t for t in self.ref(fid).state.decisions.added if t.id == rid)
         return region_json(plan, edited, self.ref(fid).state.decisions)
 
+    @_decision
     def set_flag(self, fid: str, flag_id: str, state: Any, reason: Any) -> dict[str, Any]:
         ref = self.ref(fid)
-        self._not_approving(fid)
         plan = self._plan(ref)
         flag = plan.flag(flag_id)
         if flag is None:
@@ -286,9 +304,9 @@ class ReviewService:
         self.store.append(self.reviewer, ref.rel, plan.sha256, flag_id, state, reason)
         return flag_json(plan, flag, self.ref(fid).state.decisions)
 
+    @_decision
     def set_mutes(self, fid: str, ranges: Any) -> dict[str, Any]:
         ref = self.ref(fid)
-        self._not_approving(fid)
         plan = self._plan(ref)
         if plan.media.kind is not MediaKind.VIDEO:
             raise ReviewError(400, "mute ranges apply to videos only")
@@ -307,18 +325,18 @@ class ReviewService:
                           {"ranges": sorted(clean)})
         return {"mutes": sorted(clean)}
 
+    @_decision
     def undo(self, fid: str) -> dict[str, Any]:
         ref = self.ref(fid)
-        self._not_approving(fid)
         sha = ref.plan.sha256 if ref.plan else (ref.row.sha256_in or "")
         row = self.store.undo(self.reviewer, ref.rel, sha)
         if row is None:
             raise ReviewError(409, "nothing to undo")
         return {"undone": row.reason}
 
+    @_decision
     def reject(self, fid: str, reason: Any) -> dict[str, Any]:
         ref = self.ref(fid)
-        self._not_approving(fid)
         reason = _reason(reason)
         if not reason:
             raise ReviewError(400, "rejecting needs a reason")
@@ -330,21 +348,23 @@ class ReviewService:
         """Render the file again with its decisions and publish it to safe/.  With
         `wait` the answer is the result; without, the approval is queued (the page
         goes on to the next file) and the answer is the job (`jobs`)."""
-        ref = self.ref(fid)
-        plan = self._plan(ref)
-        self._not_approving(fid)
-        blocking = open_flags(plan, ref.state.decisions) + confirmed_flags(plan,
-                                                                          ref.state.decisions)
-        if blocking:
-            raise ReviewError(409, "resolve every flag before approving",
-                              open=[flag_json(plan, f, ref.state.decisions) for f in blocking])
-        if wait:
-            return self._render_approval(ref.rel)
-        try:
-            job = self.approvals.submit(fid, ref.rel, lambda: self._approve_job(ref.rel))
-        except ValueError as e:
-            raise ReviewError(409, str(e)) from e
-        return job.to_json()
+        with self._decide_lock:
+            ref = self.ref(fid)
+            plan = self._plan(ref)
+            self._not_approving(fid)
+            d = ref.state.decisions
+            blocking = open_flags(plan, d) + confirmed_flags(plan, d)
+            if blocking:
+                raise ReviewError(409, "resolve every flag before approving",
+                                  open=[flag_json(plan, f, d) for f in blocking])
+            if not wait:
+                try:
+                    job = self.approvals.submit(fid, ref.rel,
+                                                lambda: self._approve_job(ref.rel))
+                except ValueError as e:
+                    raise ReviewError(409, str(e)) from e
+                return job.to_json()
+        return self._render_approval(ref.rel)
 
     def jobs(self) -> list[dict[str, Any]]:
         return [j.to_json() for j in self.approvals.jobs()]
