@@ -5,8 +5,9 @@ samples, a short clip and a police team photo): a group of faces that went to sa
 revolver that went to review/ (weapon flag), a video, and officers in uniform (clause 27).
 The page is used as a person would: the mouse keeps faces and draws boxes, the keyboard
 approves, undoes and steps frames. Screenshots go to the test's tmp folder; with
-SANITIZE_UPDATE_SCREENSHOTS=1 the first two replace the README's docs/review-en.png and
-docs/review-hi.png (look at them before committing).
+SANITIZE_UPDATE_SCREENSHOTS=1 those of the first test replace the README's
+docs/review-en.png, docs/review-hi.png and docs/review-box-edit.png (look at them
+before committing).
 
 Playwright only drives /usr/bin/chromium (never `playwright install`); the tests skip only
 where that browser is absent.
