@@ -24,8 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-from bench_image import CORPUS, timed  # same folder: the one median-of-runs timer
+from bench_image import CORPUS, bare_decode, timed  # same folder: one timer, one reference
 from PIL import Image
 
 from sanitize.check import check_file
@@ -44,14 +43,6 @@ def main() -> None:
     args = ap.parse_args()
     for f in args.files:
         bench_one(f, args.repeat)
-
-
-def bare_decode(p: Path) -> None:
-    """The reference: Pillow (with pillow-heif) to an RGB array, nothing else.
-    (images.decode, the tool's own, got faster in the third session: a ratio to it
-    would make every later speed-up of the decode look like a slow-down.)"""
-    with Image.open(p) as im:
-        np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
 
 
 def bench_one(path: Path, repeat: int) -> None:

@@ -180,7 +180,10 @@ def _save(pic_rgb: np.ndarray, alpha: np.ndarray | None, fmt: str, f: IO[bytes],
     else:
         im = Image.fromarray(pic_rgb, "RGB")
     if fmt == "jpeg":
-        im.save(f, "JPEG", quality=jpeg_quality, optimize=True, subsampling="4:2:0",
+        # No Huffman optimisation: measured on a written 12 MP photo, 62 -> 23 ms an
+        # encode for a file 1.1 % larger, and a picture is encoded two to six times
+        # (as_written, each re-check round).  It is lossless: the pixels are the same.
+        im.save(f, "JPEG", quality=jpeg_quality, optimize=False, subsampling="4:2:0",
                 exif=b"", icc_profile=None, comment=b"")
     elif fmt == "png":
         im.save(f, "PNG", optimize=False, compress_level=6)
