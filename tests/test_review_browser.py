@@ -19,6 +19,7 @@ import io
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -347,10 +348,22 @@ def test_hindi_switch_renders_devanagari(page: tuple, server: Server, shots: Pat
     open_file(pg, "graduation_group.jpg")
     pg.wait_for_selector("#regions li[data-region]")
     wait_frame(pg)
+    # In English the page says why each file went where exactly as the report does
+    # (the page builds it from the server's items, sanitize/summary.py from the same).
+    listed = {f["input"]: f["why"] for f in server.api("GET", "/api/files")["files"]}
+    for item in pg.locator("#queue-list .qitem").all():
+        name = item.locator(".qname").inner_text()
+        assert item.locator(".qwhy").inner_text() == listed[name], name
+    english_why = pg.inner_text("#file-head .fwhy")
+    assert "faces masked" in english_why
 
     pg.click("#lang")  # one click to Hindi
     assert pg.evaluate("document.documentElement.lang") == "hi"
     assert "स्वीकृत" in pg.locator("#approve").inner_text()
+    hindi_why = pg.inner_text("#file-head .fwhy")  # the why line too, with its numbers
+    assert "चेहरे ढके गए" in hindi_why and "faces" not in hindi_why, hindi_why
+    assert [int(n) for n in re.findall(r"\d+", hindi_why)][:2] == \
+        [int(n) for n in re.findall(r"\d+", english_why)][:2]
     # The shipped font (not a system one) is what renders the Devanagari.
     assert pg.evaluate("document.fonts.check('16px \"Sanitize Devanagari\"', 'क्षेत्र')")
     assert any(u.endswith("/static/fonts/NotoSansDevanagari-Regular.woff2")

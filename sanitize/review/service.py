@@ -160,7 +160,7 @@ class ReviewService:
             state = self.store.state(row.rel, sha)
             out.append({
                 "id": file_id(row.rel), "input": row.rel, "status": _status(row, state),
-                "output": row.output, "why": why(row, plan),
+                "output": row.output, "why": why(row, plan), "why_parts": why_parts(row, plan),
                 "open": len(open_flags(plan, state.decisions)) if plan else 0,
                 "kind": plan.media.kind.value if plan else None,
                 "reviewable": plan is not None,
@@ -178,6 +178,7 @@ class ReviewService:
         base: dict[str, Any] = {
             "id": ref.id, "input": ref.rel, "status": _status(ref.row, ref.state),
             "output": ref.row.output, "why": why(ref.row, plan),
+            "why_parts": why_parts(ref.row, plan),
             "error": ref.row.result().error, "rejected": ref.state.rejected,
             "approved": None if ref.state.approved is None else {
                 "by": ref.state.approved.reviewer, "time": ref.state.approved.time},
@@ -503,17 +504,22 @@ def confirmed_flags(plan: RenderPlan, d: Decisions) -> list[Flag]:
 
 
 def why(row: LedgerRow, plan: RenderPlan | None) -> str:
+    return summary.render(why_parts(row, plan))
+
+
+def why_parts(row: LedgerRow, plan: RenderPlan | None) -> list[dict[str, Any]]:
     """The report's why line (sanitize.summary), plus what only the review knows:
-    who approved it, and how many faces are suggested as officers."""
+    who approved it, and how many faces are suggested as officers.  As items, so
+    that the page says it in the reviewer's language."""
     result = row.result()
-    parts = [summary.why(result)]
+    parts = summary.why_parts(result)
     if plan is not None and row.status is not Status.ERROR:
         officers = sum(1 for t in plan.tracks if t.suggested == KEEP)
         if officers:
-            parts.append(f"{officers} officer?")
+            parts.append({"key": "officers", "n": officers})
     if result.approval is not None:
-        parts.insert(0, f"approved by {result.approval.by}")
-    return " · ".join(p for p in parts if p)
+        parts.insert(0, {"key": "approved", "by": result.approval.by})
+    return parts
 
 
 def _status(row: LedgerRow, state: FileState) -> str:

@@ -39,8 +39,38 @@
   }
   const kindName = (k) => {
     const s = t(`kind_${k}`);
-    return s === `kind_${k}` ? String(k) : s;
+    return s === `kind_${k}` ? String(k).replace(/_/g, ' ') : s;
   };
+  const kindsName = (k, n) => {
+    const s = n === 1 ? kindName(k) : t(`kinds_${k}`);
+    return s === `kinds_${k}` ? kindName(k) : s;
+  };
+
+  // Why a file went where it went, in the page's language, from the server's items
+  // (sanitize/summary.py says the same in English for reports); its English line for
+  // a server that sends no items.
+  function whyText(item) {
+    const parts = item && item.why_parts;
+    if (!Array.isArray(parts)) return (item && item.why) || '';
+    return [...new Set(parts.map(whyPart).filter(Boolean))].join(' · ');
+  }
+  function whyPart(p) {
+    const conf = (v) => Number(v).toFixed(2);
+    switch (p.key) {
+      case 'masked':
+        return t(p.low ? 'why_masked_low' : 'why_masked', { n: p.n, kind: kindsName(p.kind, p.n), low: p.low });
+      case 'flag':
+        return p.n === 1 ? t('why_flag', { kind: kindName(p.kind), conf: conf(p.max) })
+          : t('why_flags', { n: p.n, kind: kindName(p.kind), conf: conf(p.max) });
+      case 'flag_masked': return t('why_flag_masked', { kind: kindName(p.kind) });
+      case 'metadata': return t('why_metadata', { name: p.name });
+      case 'removed': return t('why_removed', { list: (p.classes || []).join(', ') });
+      case 'officers': return t('why_officers', { n: p.n });
+      case 'approved': return t('why_approved', { by: p.by });
+      case 'error': return String(p.text || '');
+      default: return t('why_nothing');
+    }
+  }
 
   function applyStatic() {
     document.documentElement.lang = S.lang;
@@ -165,7 +195,7 @@
       thumb,
       h('div', { class: 'qtext' },
         h('div', { class: 'qname', title: f.input, text: f.input }),
-        h('div', { class: 'qwhy', title: f.why || '', text: f.why || '' }),
+        h('div', { class: 'qwhy', title: whyText(f), text: whyText(f) }),
         h('div', { class: 'qmeta' },
           h('span', { class: `badge st-${f.status}`, text: t(`status_${f.status}`) }),
           f.approving ? h('span', { class: 'badge approving', text: t('approving_badge') }) : null,
@@ -307,7 +337,7 @@
       h('span', { class: 'muted', text: [d.width && `${d.width}×${d.height}`,
         isVideo() && `${fmt(d.duration)} s`, d.output].filter(Boolean).join(' · ') }),
     ].filter(Boolean));
-    const why = d.why || (S.files.find((f) => f.id === S.fileId) || {}).why;
+    const why = whyText(d) || whyText(S.files.find((f) => f.id === S.fileId));
     if (why) head.append(h('div', { class: 'fwhy', text: why }));
     if (d.error) head.append(h('div', { class: 'fwhy error', text: d.error }));
     if (d.rejected) head.append(h('div', { class: 'fwhy error', text: `${t('rejected')} ${d.rejected}` }));
