@@ -130,16 +130,32 @@ def mask_reach(b: Box) -> float:
     return max(2.0, _FEATHER * min(b.w, b.h))
 
 
+_Bounds = tuple[int, int, int, int, tuple[float, float, float, float], float,
+                tuple[bool, bool, bool, bool]]
+
+
+def _patch_bounds(bx1: float, by1: float, bx2: float, by2: float, w: int, h: int
+                  ) -> _Bounds | None:
+    """The feathered patch round a box in a w x h plane, as _oval_alpha wants it:
+    (x1, y1, x2, y2, the box in patch coordinates, feather, the sides the picture's
+    border cuts); None when nothing of it lies in the plane.  Pictures and video
+    frames (each plane) alike."""
+    feather = max(2.0, _FEATHER * min(bx2 - bx1, by2 - by1))  # mask_reach
+    x1, y1 = math.floor(max(0.0, bx1 - feather)), math.floor(max(0.0, by1 - feather))
+    x2, y2 = math.ceil(min(w, bx2 + feather)), math.ceil(min(h, by2 + feather))
+    if x2 - x1 < 1 or y2 - y1 < 1:
+        return None
+    core = (bx1 - x1, by1 - y1, bx2 - x1, by2 - y1)
+    return x1, y1, x2, y2, core, feather, (bx1 <= 0, by1 <= 0, bx2 >= w, by2 >= h)
+
+
 def _oval_patch(b: Box, w: int, h: int) -> tuple[int, int, int, int, np.ndarray]:
     """The pixels one oval mask touches on a w x h picture (x1, y1, x2, y2) and
     its alpha there; the feather lies outside the core oval (alpha 1)."""
-    feather = mask_reach(b)
-    x1, y1 = int(np.floor(max(0.0, b.x1 - feather))), int(np.floor(max(0.0, b.y1 - feather)))
-    x2, y2 = int(np.ceil(min(w, b.x2 + feather))), int(np.ceil(min(h, b.y2 + feather)))
-    if x2 - x1 < 1 or y2 - y1 < 1:
-        return x1, y1, x2, y2, np.zeros((0, 0), np.float32)
-    core = (b.x1 - x1, b.y1 - y1, b.x2 - x1, b.y2 - y1)
-    square = (b.x1 <= 0, b.y1 <= 0, b.x2 >= w, b.y2 >= h)
+    bounds = _patch_bounds(b.x1, b.y1, b.x2, b.y2, w, h)
+    if bounds is None:
+        return 0, 0, 0, 0, np.zeros((0, 0), np.float32)
+    x1, y1, x2, y2, core, feather, square = bounds
     return x1, y1, x2, y2, _oval_alpha(y2 - y1, x2 - x1, core, feather, square)
 
 
@@ -333,13 +349,10 @@ def _crop(small: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
 def _video_patch(bx1: float, by1: float, bx2: float, by2: float, w: int, h: int
                  ) -> tuple[int, int, int, int, np.ndarray, np.ndarray] | None:
     """The feathered patch round a box in a w x h plane, with its alpha and 1 - alpha."""
-    feather = max(2.0, _FEATHER * min(bx2 - bx1, by2 - by1))
-    x1, y1 = math.floor(max(0.0, bx1 - feather)), math.floor(max(0.0, by1 - feather))
-    x2, y2 = math.ceil(min(w, bx2 + feather)), math.ceil(min(h, by2 + feather))
-    if x2 - x1 < 1 or y2 - y1 < 1:
+    bounds = _patch_bounds(bx1, by1, bx2, by2, w, h)
+    if bounds is None:
         return None
-    core = (bx1 - x1, by1 - y1, bx2 - x1, by2 - y1)
-    square = (bx1 <= 0, by1 <= 0, bx2 >= w, by2 >= h)
+    x1, y1, x2, y2, core, feather, square = bounds
     alpha, inv = _cached_alpha(y2 - y1, x2 - x1, core, feather, square)
     return x1, y1, x2, y2, alpha, inv
 

@@ -412,7 +412,6 @@ class FaceDetector:
         # Pictures get int8 CenterFace; video keeps fp32/bf16 (int8 loses small faces there).
         self.cf_variant = "int8" if int8 and not fast else "fp32"
         self.near = near
-        self._pool: ThreadPoolExecutor | None = None
 
     def models(self) -> list[ModelInfo]:
         return [
@@ -507,9 +506,9 @@ class FaceDetector:
         """Video frames: yuface (one thread; it releases the GIL) runs in a thread
         of its own next to CenterFace, which keeps the other threads.  Measured at
         960 px on two cores: the detector's wall time ~100 -> ~50 ms a frame."""
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="sanitize-yuface")
-        pending = self._pool.submit(self._yu, image)
+        # The pool of the pictures' yuface windows; a fast-mode _yu is one pass and
+        # does not queue on it again.
+        pending = _yu_pool(sessions.threads()).submit(self._yu, image)
         try:
             cf = self._centerface(image, n_threads=sessions.threads() - 1)
         finally:
