@@ -116,6 +116,13 @@ def analyse_video(path: Path | str, info: MediaInfo, face_detector: Any, setting
     # the slower and CenterFace waits for it).  Results are kept in frame order.
     flagger = ThreadPoolExecutor(1, thread_name_prefix="sanitize-flags") if want_flags else None
     pending: list[Future[list[Region]]] = []
+
+    def settle(fr: DecodedFrame, analyse: bool, flagged: bool) -> None:
+        """A frame into the tracker (with its faces when analysed); its flags queued."""
+        faces = _track(tracker, face_detector, fr, analyse)
+        if flagged and flagger is not None and frame_flags is not None:
+            pending.append(flagger.submit(_flags_at, frame_flags, fr, faces or []))
+
     try:
         for f in prefetched(decode_frames(path, detect_side), depth=4):
             thumb = f.thumbnail(THUMB_SIZE) if detect_every > 1 else None
@@ -124,9 +131,7 @@ def analyse_video(path: Path | str, info: MediaInfo, face_detector: Any, setting
                 skip = (analysed_any and not prev_cut and not cut and not prev_flag
                         and skipped + 1 < detect_every
                         and f.t - last_analysed_t <= DETECT_MAX_GAP_S)
-                faces = _track(tracker, face_detector, prev, not skip)
-                if prev_flag and flagger is not None and frame_flags is not None:
-                    pending.append(flagger.submit(_flags_at, frame_flags, prev, faces or []))
+                settle(prev, not skip, prev_flag)
                 analysed_any = True
                 skipped = skipped + 1 if skip else 0
                 last_analysed_t = last_analysed_t if skip else prev.t
@@ -139,9 +144,7 @@ def analyse_video(path: Path | str, info: MediaInfo, face_detector: Any, setting
             if progress is not None:
                 progress(1)
         if prev is not None:
-            faces = _track(tracker, face_detector, prev, True)
-            if prev_flag and flagger is not None and frame_flags is not None:
-                pending.append(flagger.submit(_flags_at, frame_flags, prev, faces or []))
+            settle(prev, True, prev_flag)
         flags = [r for job in pending for r in job.result()]
     finally:
         if flagger is not None:

@@ -75,8 +75,9 @@ class DecodedFrame:
 
     `rgb` is scaled so that its longer side is at most the requested size;
     `scale` maps its pixels back to the full upright frame (full = small / scale).
-    It is converted on first use: the analysis skips two frames in three, and
-    converting every frame cost about as much CPU as decoding them."""
+    It is converted on first use: the analysis skips three frames in four, a check
+    samples one a second, and converting every frame cost about as much CPU as
+    decoding them."""
 
     def __init__(self, index: int, pts: int | None, time_base: Fraction | None, t: float,
                  frame: av.VideoFrame, size: tuple[int, int], turn: tuple[int, bool],
