@@ -288,6 +288,13 @@ def test_keep_face_add_box_resolve_flag_approve(page: tuple, server: Server,
     pg.mouse.up()
     now = wait_box(pg, server, "graduation_group.jpg", rid, moved, tol)
     assert all(abs(a - b) <= tol for a, b in zip(now, moved, strict=True)), now
+    # The page has taken the move in (it reloads the file after saving) once a handle
+    # stands on the moved box's corner: only then does a drag there resize it.
+    pg.wait_for_function(
+        "([x, y, tol]) => [...document.querySelectorAll('#overlay rect.handle')].some(r =>"
+        " Math.abs(+r.getAttribute('x') + r.getAttribute('width') / 2 - x) <= tol"
+        " && Math.abs(+r.getAttribute('y') + r.getAttribute('height') / 2 - y) <= tol)",
+        arg=[moved[2], moved[3], tol])
     pg.mouse.move(*screen_point(pg, group, moved[2], moved[3]))
     pg.mouse.down()
     pg.mouse.move(*screen_point(pg, group, moved[2] + 40, moved[3] + 30), steps=6)
