@@ -153,3 +153,58 @@ def test_int8_build_reproduces_the_pinned_sha256(tmp_path):
     a, b = build(entry), build(entry)
     assert a == b
     assert hashlib.sha256(a).hexdigest() == CENTERFACE_INT8_SHA256
+
+
+def test_sessions_do_not_spin_between_operators():
+    """Spinning pool threads took the cores the video face detector needed
+    (analysis 12.6-13.2 -> 10.9 s CPU on the bench clip without it)."""
+    path = model_path(CENTERFACE_FILE, CENTERFACE_SHA256)
+    sessions.set_threads(2)
+    opts = sessions.ort_session(path).get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+@pytest.mark.needs_corpus
+def test_rapidocr_runs_on_our_session_options_with_its_own_results():
+    """RapidOCR takes no session options: it is built with ours swapped in.  Its
+    sessions must then be ours (threads, no spinning), its own builder back in
+    place afterwards, and its detections and readings exactly RapidOCR's."""
+    import cv2
+    from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
+    from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
+    from rapidocr_onnxruntime.utils import infer_engine
+
+    from sanitize.detect import text
+    import shared_paths
+
+    sessions.set_threads(2)
+    builder = infer_engine.OrtInferSession.__dict__["_init_sess_opts"]
+    det_cfg = text._session_config(text._DET_FILE) | {
+        "limit_side_len": 10_000, "limit_type": "max", "mean": [0.5] * 3, "std": [0.5] * 3,
+        "thresh": text._DET_THRESH, "box_thresh": 0.5, "max_candidates": 1000,
+        "unclip_ratio": 1.6, "use_dilation": True, "score_mode": "fast"}
+    rec_cfg = text._session_config(text._REC_FILE) | {"rec_img_shape": [3, 48, 320],
+                                                        "rec_batch_num": 6}
+    ours_det = text._with_our_options(TextDetector, det_cfg)
+    ours_rec = text._with_our_options(TextRecognizer, rec_cfg)
+    assert infer_engine.OrtInferSession.__dict__["_init_sess_opts"] is builder
+    theirs_det, theirs_rec = TextDetector(det_cfg), TextRecognizer(rec_cfg)
+
+    got = ours_det.infer.session.get_session_options()
+    assert got.intra_op_num_threads == 2
+    assert got.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert not got.enable_cpu_mem_arena
+    theirs = theirs_det.infer.session.get_session_options()
+    assert theirs.intra_op_num_threads == 2  # same budget, RapidOCR's defaults otherwise
+
+    docs = sorted((shared_paths.CORPUS / "objects" / "doc").glob("*.jpg"))
+    assert docs
+    for p in docs:
+        bgr = cv2.imread(str(p))
+        a, _ = ours_det(bgr)
+        b, _ = theirs_det(bgr)
+        assert a is not None and b is not None and len(a) > 0, p.name
+        np.testing.assert_array_equal(a, b, err_msg=p.name)
+        strips = [bgr[int(q[:, 1].min()):int(q[:, 1].max()) + 1,
+                      int(q[:, 0].min()):int(q[:, 0].max()) + 1] for q in a[:6]]
+        assert ours_rec(strips)[0] == theirs_rec(strips)[0], p.name

@@ -62,6 +62,13 @@ def ort_options(n_threads: int | None = None) -> Any:
     # explicitly so a change of default does not silently change speed.
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
+    # onnxruntime's pool threads spin on a core between operators by default.
+    # Sessions here share the cores with other work (the flag detectors beside
+    # the video face detector, yuface's threads beside CenterFace), so a spinning
+    # thread takes CPU that thread needs: the video analysis of the 10 s bench
+    # clip 12.6-13.2 -> 10.9 s CPU, 6.8-7.3 -> 6.1 s wall; pictures unchanged
+    # (bench/results/speed_issue11.txt, fourth session).  Outputs are identical.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return opts
 
 

@@ -123,6 +123,28 @@ def _session_config(entry: tuple[str, str]) -> dict[str, Any]:
     }
 
 
+def _with_our_options(cls: Any, cfg: dict[str, Any]) -> Any:
+    """`cls(cfg)` with its onnxruntime session opened with `sessions.ort_options`
+    (threads, no spinning) instead of RapidOCR's own.  RapidOCR takes no session
+    options, so its option builder is swapped for the construction, under `_lock`
+    (the only place sessions of it are made); its memory arena stays off, as
+    RapidOCR has it (input sizes vary from picture to picture)."""
+    from rapidocr_onnxruntime.utils import infer_engine
+
+    def ours(config: dict[str, Any]) -> Any:
+        opts = sessions.ort_options(config.get("intra_op_num_threads"))
+        opts.enable_cpu_mem_arena = False
+        return opts
+
+    engine = infer_engine.OrtInferSession
+    saved = engine.__dict__["_init_sess_opts"]
+    engine._init_sess_opts = staticmethod(ours)
+    try:
+        return cls(cfg)
+    finally:
+        engine._init_sess_opts = saved
+
+
 def _detector() -> Any:
     with _lock:
         if "det" not in _sessions:
@@ -135,7 +157,7 @@ def _detector() -> Any:
                 "thresh": _DET_THRESH, "box_thresh": 0.5, "max_candidates": 1000,
                 "unclip_ratio": 1.6, "use_dilation": True, "score_mode": "fast",
             }
-            _sessions["det"] = TextDetector(cfg)
+            _sessions["det"] = _with_our_options(TextDetector, cfg)
         return _sessions["det"]
 
 
@@ -145,7 +167,7 @@ def _recogniser() -> Any:
             from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
 
             cfg = _session_config(_REC_FILE) | {"rec_img_shape": [3, 48, 320], "rec_batch_num": 6}
-            _sessions["rec"] = TextRecognizer(cfg)
+            _sessions["rec"] = _with_our_options(TextRecognizer, cfg)
         return _sessions["rec"]
 
 
