@@ -79,6 +79,8 @@ def _details(action: str, payload: dict) -> str:
         return f"box {box} on frame {payload.get('frame', 0)}"
     if action == "approve":
         return str(payload.get("output", ""))
+    if action == "approve_refused":
+        return "; ".join(str(p) for p in payload.get("problems", []))
     return ""
 
 

@@ -8,6 +8,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from sanitize.config import Settings
 from sanitize.geometry import cover_box
 from sanitize.redact import mask_reach
 from sanitize.review.app import create_app
-from sanitize.review.service import file_id
+from sanitize.review.service import ReviewService, file_id
 from sanitize.types import Box
 
 TOKEN = "test-token-123"
@@ -467,6 +468,15 @@ def test_approve_in_the_background(client, run) -> None:
         assert job["state"] == "failed" and "changed" in job["error"]
     finally:
         path.write_bytes(data)
+    # The refusal is on record (who, why) and ends the request: a later start of
+    # the server does not queue it again.
+    refused = get(client, f"/api/files/{fid}").get_json()["approval_refused"]
+    assert refused["by"] == "tester" and "changed" in refused["reason"]
+    again = ReviewService(run["out"], "someone else")
+    try:
+        assert again.jobs() == []
+    finally:
+        again.close()
 
     with svc.render_lock:  # an approval already rendering: this one waits its turn
         r = post(client, f"/api/files/{fid}/approve", {"wait": False})
@@ -485,6 +495,59 @@ def test_approve_in_the_background(client, run) -> None:
     f = files(client)[CROWD.name]
     assert f["status"] == "safe" and f["approving"] is None
     assert get(client, f"/api/files/{fid}").get_json()["approved"]["by"] == "tester"
+    assert get(client, f"/api/files/{fid}").get_json()["approval_refused"] is None
+
+
+def test_queued_approval_survives_a_stopped_server(tmp_path) -> None:
+    """An approval still queued when the server stops is not lost: the next start
+    renders it, in the name of the reviewer who asked for it."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    shutil.copy(POLICE, inputs / POLICE.name)
+    run_batch(collect_inputs([inputs], out), out, SETTINGS, jobs=1, progress=False)
+    app = create_app(out, TOKEN, "asha", "127.0.0.1")
+    app.testing = True
+    first = app.test_client()
+    svc = app.extensions["sanitize_review"]
+    fid = file_id(POLICE.name)
+    assert files(first)[POLICE.name]["status"] == "review"
+    for f in get(first, f"/api/files/{fid}").get_json()["flags"]:
+        post(first, f"/api/files/{fid}/flags/{f['id']}", {"state": "cleared", "reason": "ok"})
+
+    busy = threading.Event()
+    svc.approvals.submit("other", "other.jpg", lambda: busy.wait(60) and "")
+    r = post(first, f"/api/files/{fid}/approve", {"wait": False})
+    assert r.status_code == 202 and r.get_json()["state"] == "queued"
+    # The server stops while the approval waits its turn (the window closed, the
+    # PC shut down): the queued render never starts.
+    svc.approvals._pool.shutdown(wait=False, cancel_futures=True)
+    busy.set()
+    svc.store.close()
+    assert not (out / "safe" / POLICE.name).exists()
+
+    later = ReviewService(out, "ravi")  # the next start, by someone else
+    try:
+        jobs = later.jobs()
+        assert [(j["input"], j["state"] in ("queued", "running", "done")) for j in jobs] == [
+            (POLICE.name, True)]
+        for _ in range(600):
+            if later.jobs()[0]["state"] in ("done", "failed"):
+                break
+            time.sleep(0.2)
+        job = later.jobs()[0]
+        assert job["state"] == "done", job
+        assert (out / job["output"]).is_file()
+        detail = later.file(fid)
+        assert detail["status"] == "safe" and detail["approved"]["by"] == "asha"
+        actions = [(h["action"], h["reviewer"]) for h in detail["history"]]
+        assert actions[-2:] == [("approve_queued", "asha"), ("approve", "asha")]
+    finally:
+        later.close()
+    third = ReviewService(out, "ravi")  # done: nothing to take up again
+    try:
+        assert third.jobs() == []
+    finally:
+        third.close()
 
 
 # ------------------------------------------------------------------ helpers
@@ -539,6 +602,9 @@ def test_decisions_exported_to_csv(client, run) -> None:
     assert any(POLICE.name in line and ",keep," in line and "police officer on duty" in line
                for line in lines)
     assert any(",approve," in line and "safe/" in line for line in lines)
+    # test_approve_in_the_background's refused approval: asked for, then why refused.
+    assert any(",approve_queued," in line for line in lines)
+    assert any(",approve_refused," in line and "changed" in line for line in lines)
     # The moved box of test_drawn_box_moves_and_resizes, with where it went.
     assert any(",edit," in line and "cover the badge" in line
                and "box 100,100,180,160 on frame 0" in line for line in lines)

@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -531,4 +532,39 @@ def test_team_photo_keep_officers_clear_uniforms_approve(page: tuple, server: Se
     assert (run_folder / "safe" / name).is_file()
     assert not (run_folder / "review" / name).exists()
     assert server.file(name)["approved"]["by"] == "browser-test"
+    assert not log.errors
+
+
+def test_refused_background_approval_is_shown_after_a_reload(page: tuple, server: Server,
+                                                             run_folder: Path) -> None:
+    """A queued approval refused while nobody looked (the original changed) is on
+    record: a page opened later says who asked, when and why it was refused, in the
+    header and in the history."""
+    name = "graduation_group.jpg"
+    original = run_folder.parent / "in" / name
+    fid = server.file(name)["id"]
+    data = original.read_bytes()
+    original.write_bytes(data + b"\0")
+    try:
+        job = server.api("POST", f"/api/files/{fid}/approve", {"wait": False})
+        for _ in range(300):
+            job = next(j for j in server.api("GET", "/api/jobs")["jobs"] if j["id"] == job["id"])
+            if job["state"] in ("done", "failed"):
+                break
+            time.sleep(0.2)
+        assert job["state"] == "failed" and "changed" in job["error"], job
+    finally:
+        original.write_bytes(data)
+
+    pg, log = page
+    pg.goto(server.url)
+    pg.wait_for_selector("#queue-list .qitem")
+    pg.click("[data-filter=all]")
+    open_file(pg, name)
+    line = pg.locator("#file-head .fwhy.error").first
+    line.wait_for()
+    text = line.inner_text()
+    assert "approval asked by browser-test refused" in text and "changed" in text, text
+    history = pg.inner_text("#history")
+    assert "approval asked" in history and "approval refused" in history, history
     assert not log.errors

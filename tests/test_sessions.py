@@ -170,12 +170,12 @@ def test_rapidocr_runs_on_our_session_options_with_its_own_results():
     sessions must then be ours (threads, no spinning), its own builder back in
     place afterwards, and its detections and readings exactly RapidOCR's."""
     import cv2
+    import shared_paths
     from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
     from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
     from rapidocr_onnxruntime.utils import infer_engine
 
     from sanitize.detect import text
-    import shared_paths
 
     sessions.set_threads(2)
     builder = infer_engine.OrtInferSession.__dict__["_init_sess_opts"]

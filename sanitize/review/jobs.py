@@ -4,7 +4,9 @@ An approval renders the whole file again (a minute of video takes minutes on two
 cores), so the page hands it over and goes on to the next file; it asks
 `/api/jobs` how its approvals went.  While a file's approval is queued or
 running its decisions are frozen (the service refuses edits), so the file is
-written with exactly the decisions the reviewer approved.
+written with exactly the decisions the reviewer approved.  The queue itself lives
+in memory; what makes an approval survive a stopped server is the request row
+the review service stores first (ReviewService._resume_approvals).
 """
 
 from __future__ import annotations
@@ -79,7 +81,9 @@ class ApprovalQueue:
             return list(self._jobs.values())
 
     def close(self) -> None:
-        """Finish the approval being written; drop those not started."""
+        """Finish the approval being written; drop those not started (the review
+        service keeps them queued in its store and queues them again at its next
+        start)."""
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _run(self, job: Job, work: Callable[[], str]) -> None:

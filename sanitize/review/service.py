@@ -38,16 +38,20 @@ from sanitize.plan import (
 from sanitize.redact import mask_boxes
 from sanitize.render import REVIEWER, MaskLayer, PlanMasks
 from sanitize.review.frames import FrameError, FrameStore, jpeg
-from sanitize.review.jobs import ApprovalQueue, JobError
+from sanitize.review.jobs import ApprovalQueue, Job, JobError
 from sanitize.review.store import (
     ADD,
+    APPROVE_QUEUED,
+    APPROVE_REFUSED,
     BLUR_ACTION,
     EDIT,
     KEEP_ACTION,
     MUTE,
     REJECT,
+    AuditRow,
     FileState,
     ReviewStore,
+    derive,
 )
 from sanitize.types import Box, MediaKind, Status
 from sanitize.video_stages import FLAG_EVERY_S
@@ -116,10 +120,32 @@ class ReviewService:
         self._decide_lock = threading.Lock()
         self._jpeg: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._jpeg_lock = threading.Lock()
+        self._resume_approvals()
 
     def close(self) -> None:
+        # The approval being written finishes; those still queued stay queued in
+        # the store and are taken up at the next start (_resume_approvals).
         self.approvals.close()
         self.store.close()
+
+    def _resume_approvals(self) -> None:
+        """Queue again, in the order they were asked for, the approvals that were
+        queued when the server last stopped (or was killed): an approval is a
+        reviewer's decision and must not vanish with a closed window.  Each is
+        recorded under the name of the reviewer who asked for it."""
+        rows_of: dict[str, list[AuditRow]] = {}
+        for r in self.store.rows():
+            rows_of.setdefault(r.file, []).append(r)
+        waiting = []
+        for rel, rows in rows_of.items():
+            plan = self.store.plan(rel)
+            if plan is not None and (q := derive(rows, plan.sha256).approval_queued) is not None:
+                waiting.append(q)
+        for q in sorted(waiting, key=lambda r: r.seq):
+            self._queue_approval(file_id(q.file), q.file, q.sha256_in, q.reviewer)
+
+    def _queue_approval(self, fid: str, rel: str, sha: str, reviewer: str) -> Job:
+        return self.approvals.submit(fid, rel, lambda: self._approve_job(rel, sha, reviewer))
 
     # ---------------------------------------------------------------- lookup
 
@@ -182,6 +208,9 @@ class ReviewService:
             "error": ref.row.result().error, "rejected": ref.state.rejected,
             "approved": None if ref.state.approved is None else {
                 "by": ref.state.approved.reviewer, "time": ref.state.approved.time},
+            "approval_refused": None if (no := ref.state.approval_refused) is None else {
+                "by": no.reviewer, "time": no.time, "reason": no.reason,
+                "problems": no.payload.get("problems", [])},
             "history": [_history(r) for r in ref.state.history],
             "can_undo": ref.state.last_undoable is not None,
             "approving": self._approving(ref.id),
@@ -359,28 +388,38 @@ class ReviewService:
                 raise ReviewError(409, "resolve every flag before approving",
                                   open=[flag_json(plan, f, d) for f in blocking])
             if not wait:
+                # On disk before it is queued: a server stopped now resumes it.
+                self.store.append(self.reviewer, ref.rel, plan.sha256, "file", APPROVE_QUEUED)
                 try:
-                    job = self.approvals.submit(fid, ref.rel,
-                                                lambda: self._approve_job(ref.rel))
+                    job = self._queue_approval(fid, ref.rel, plan.sha256, self.reviewer)
                 except ValueError as e:
                     raise ReviewError(409, str(e)) from e
                 return job.to_json()
-        return self._render_approval(ref.rel)
+        return self._render_approval(ref.rel, self.reviewer)
 
     def jobs(self) -> list[dict[str, Any]]:
         return [j.to_json() for j in self.approvals.jobs()]
 
-    def _render_approval(self, rel: str) -> dict[str, Any]:
+    def _render_approval(self, rel: str, reviewer: str) -> dict[str, Any]:
         from sanitize.review.approve import approve
 
         with self.render_lock:
-            return approve(self.out_root, rel, self.reviewer, self.store)
+            return approve(self.out_root, rel, reviewer, self.store)
 
-    def _approve_job(self, rel: str) -> str:
+    def _approve_job(self, rel: str, sha: str, reviewer: str) -> str:
+        """A queued approval; how it ended is recorded (the approval itself, or
+        why it was refused), which ends the queued request in the store."""
         try:
-            return str(self._render_approval(rel)["output"])
+            return str(self._render_approval(rel, reviewer)["output"])
         except ReviewError as e:
-            raise JobError(str(e), list(e.body.get("problems") or [])) from e
+            problems = [str(p) for p in e.body.get("problems") or []]
+            self.store.append(reviewer, rel, sha, "file", APPROVE_REFUSED, str(e),
+                              {"problems": problems})
+            raise JobError(str(e), problems) from e
+        except Exception as e:
+            self.store.append(reviewer, rel, sha, "file", APPROVE_REFUSED,
+                              f"internal error: {type(e).__name__}: {e}")
+            raise
 
     def _not_approving(self, fid: str) -> None:
         """Decisions freeze while a file's approval is queued or running: it is

@@ -58,6 +58,11 @@ CREATE INDEX IF NOT EXISTS decisions_file ON decisions (file, seq);
 KEEP_ACTION, BLUR_ACTION, ADD, EDIT, MUTE = "keep", "blur", "add", "edit", "mute"
 CLEAR, CONFIRM, REJECT = CLEARED, CONFIRMED, "reject"
 UNDO, APPROVE = "undo", "approve"
+# An approval handed to the background queue, and one that queue refused: the
+# request is on disk before the render starts, so a server stopped with approvals
+# still queued takes them up again at its next start (ReviewService) instead of
+# losing a reviewer's approval without a word.
+APPROVE_QUEUED, APPROVE_REFUSED = "approve_queued", "approve_refused"
 UNDOABLE = (KEEP_ACTION, BLUR_ACTION, ADD, EDIT, MUTE, CLEAR, CONFIRM, REJECT)
 
 
@@ -86,6 +91,8 @@ class FileState:
     decisions: Decisions = field(default_factory=Decisions)
     rejected: str | None = None  # the reason, while rejected
     approved: AuditRow | None = None  # the latest approval
+    approval_queued: AuditRow | None = None  # an approval asked for and not yet ended
+    approval_refused: AuditRow | None = None  # the last approval that ended refused
     history: list[AuditRow] = field(default_factory=list)
     last_undoable: AuditRow | None = None  # what undo would revert
 
@@ -214,5 +221,10 @@ def derive(rows: list[AuditRow], sha256_in: str) -> FileState:
         elif r.action == REJECT:
             st.rejected = r.reason or "rejected"
         elif r.action == APPROVE:
-            st.approved, st.rejected = r, None
+            st.approved, st.rejected, st.approval_queued = r, None, None
+            st.approval_refused = None
+        elif r.action == APPROVE_QUEUED:
+            st.approval_queued, st.approval_refused = r, None
+        elif r.action == APPROVE_REFUSED:
+            st.approval_queued, st.approval_refused = None, r
     return st

@@ -341,6 +341,12 @@
     if (why) head.append(h('div', { class: 'fwhy', text: why }));
     if (d.error) head.append(h('div', { class: 'fwhy error', text: d.error }));
     if (d.rejected) head.append(h('div', { class: 'fwhy error', text: `${t('rejected')} ${d.rejected}` }));
+    if (d.approval_refused && !d.approving) {
+      // Said again after a restart of the server, when the toast is long gone.
+      const r = d.approval_refused;
+      const more = (r.problems || []).length ? ` (${r.problems.join('; ')})` : '';
+      head.append(h('div', { class: 'fwhy error', text: `${t('approval_refused_by', { by: r.by })} · ${when_(r.time)}: ${r.reason}${more}` }));
+    }
     if (d.approved && !String(why || '').includes('approved by')) {
       head.append(h('div', { class: 'fwhy ok', text: `${t('approved_by', { by: d.approved.by })} · ${when_(d.approved.time)}` }));
     }
