@@ -372,6 +372,14 @@ def test_hindi_switch_renders_devanagari(page: tuple, server: Server, shots: Pat
     assert "चेहरे ढके गए" in hindi_why and "faces" not in hindi_why, hindi_why
     assert [int(n) for n in re.findall(r"\d+", hindi_why)][:2] == \
         [int(n) for n in re.findall(r"\d+", english_why)][:2]
+    # Metadata classes are named in Hindi too (English keeps the reports' names).
+    assert "orientation" in english_why and "iptc" in english_why, english_why
+    assert "घुमाव" in hindi_why and "orientation" not in hindi_why, hindi_why
+    # The undo of test_keep_face_add_box_resolve_flag_approve says what it undid in
+    # Hindi: the stored reason ("undo add ...") is English.
+    history = pg.inner_text("#history")
+    assert "पूर्ववत" in history and "बॉक्स जोड़ा" in history, history
+    assert "undo add" not in history, history
     # The shipped font (not a system one) is what renders the Devanagari.
     assert pg.evaluate("document.fonts.check('16px \"Sanitize Devanagari\"', 'क्षेत्र')")
     assert any(u.endswith("/static/fonts/NotoSansDevanagari-Regular.woff2")

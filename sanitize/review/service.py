@@ -48,6 +48,7 @@ from sanitize.review.store import (
     KEEP_ACTION,
     MUTE,
     REJECT,
+    UNDO,
     AuditRow,
     FileState,
     ReviewStore,
@@ -211,7 +212,7 @@ class ReviewService:
             "approval_refused": None if (no := ref.state.approval_refused) is None else {
                 "by": no.reviewer, "time": no.time, "reason": no.reason,
                 "problems": no.payload.get("problems", [])},
-            "history": [_history(r) for r in ref.state.history],
+            "history": _history(ref.state.history),
             "can_undo": ref.state.last_undoable is not None,
             "approving": self._approving(ref.id),
         }
@@ -565,9 +566,19 @@ def _status(row: LedgerRow, state: FileState) -> str:
     return "rejected" if state.rejected else row.status.value
 
 
-def _history(r: Any) -> dict[str, Any]:
-    return {"time": r.time, "reviewer": r.reviewer, "target": r.target, "action": r.action,
-            "reason": r.reason}
+def _history(rows: list[AuditRow]) -> list[dict[str, Any]]:
+    """The audit rows for the page.  An undo also names what it undid (action and
+    target), so the page can word it in the reviewer's language; its stored reason
+    is the English of the same."""
+    by_seq = {r.seq: r for r in rows}
+    out = []
+    for r in rows:
+        item = {"time": r.time, "reviewer": r.reviewer, "target": r.target,
+                "action": r.action, "reason": r.reason}
+        if r.action == UNDO and r.target.isdigit() and (gone := by_seq.get(int(r.target))):
+            item["undoes"] = {"action": gone.action, "target": gone.target}
+        out.append(item)
+    return out
 
 
 def _duration(plan: RenderPlan) -> float | None:

@@ -41,6 +41,12 @@
     const s = t(`kind_${k}`);
     return s === `kind_${k}` ? String(k).replace(/_/g, ' ') : s;
   };
+  // Metadata classes (gps, iptc, ...): named in Hindi where a word exists; English
+  // keeps the class names the reports and the CSV use.
+  const metaName = (c) => {
+    const s = t(`meta_${c}`);
+    return s === `meta_${c}` ? String(c) : s;
+  };
   const kindsName = (k, n) => {
     const s = n === 1 ? kindName(k) : t(`kinds_${k}`);
     return s === `kinds_${k}` ? kindName(k) : s;
@@ -64,7 +70,7 @@
           : t('why_flags', { n: p.n, kind: kindName(p.kind), conf: conf(p.max) });
       case 'flag_masked': return t('why_flag_masked', { kind: kindName(p.kind) });
       case 'metadata': return t('why_metadata', { name: p.name });
-      case 'removed': return t('why_removed', { list: (p.classes || []).join(', ') });
+      case 'removed': return t('why_removed', { list: (p.classes || []).map(metaName).join(', ') });
       case 'officers': return t('why_officers', { n: p.n });
       case 'approved': return t('why_approved', { by: p.by });
       case 'error': return String(p.text || '');
@@ -988,12 +994,15 @@
     for (const e of hist.slice().reverse()) {
       if (e && typeof e === 'object') {
         const when = when_(e.time);
+        // An undo names what it undid: worded here, the stored reason is English.
+        const undid = e.undoes ? `${actionName(e.undoes.action)} ${e.undoes.target}` : null;
+        const target = undid ? null : e.target;
         ol.append(h('li', {},
           h('span', { class: 'mono muted', text: when }), ' ',
           h('strong', { text: actionName(e.action) }), ' ',
-          e.target != null ? h('span', { class: 'mono', text: String(e.target) }) : null, ' ',
+          target != null ? h('span', { class: 'mono', text: String(target) }) : null, ' ',
           e.reviewer ? h('span', { class: 'muted', text: `— ${e.reviewer}` }) : null,
-          e.reason ? h('div', { class: 'small', text: e.reason }) : null));
+          (undid || e.reason) ? h('div', { class: 'small', text: undid || e.reason }) : null));
       } else {
         ol.append(h('li', { text: String(e) }));
       }
