@@ -208,3 +208,47 @@ def test_core_share_counts_only_replaced_pixels() -> None:
     share = core_share(half, [big, *far], "blur", w, h)
     assert 0.4 < share <= 0.5
     assert core_share(Box(600, 100, 700, 200), [big, *far], "blur", w, h) == 0.0
+
+
+def test_a_still_mask_is_the_same_pixels_on_the_next_frame(closeup) -> None:
+    """Video: a box that did not move between frames keeps the fill it had (one
+    frame's memo), so the mask's core is the same pixels although the face under
+    it changed (a face turning, talking): nothing frame-to-frame for a viewer to
+    average, and nothing for x264 to encode again.  A box that moved gets a fill
+    made from the frame it is on; without a memo every frame is made afresh."""
+    from sanitize.redact import FillMemo
+
+    rgb, faces = closeup
+    i420, w, h = _i420(rgb)
+    covers = [cover_box("face", b, w, h) for b in faces]
+    nxt = i420.copy()  # the next frame: the faces' pixels changed (darker, noisier)
+    rng = np.random.default_rng(3)
+    for c in covers:  # the whole head and its margin
+        part = nxt[int(c.y1):int(c.y2), int(c.x1):int(c.x2)]
+        part[:] = np.clip(part.astype(int) - 60 + rng.integers(-20, 21, size=part.shape), 0, 255)
+
+    def core(a: np.ndarray, b: Box) -> np.ndarray:
+        return a[int(b.y1):int(b.y2), int(b.x1):int(b.x2)].astype(int)
+
+    memo = FillMemo()
+    first, second = i420.copy(), nxt.copy()
+    mask_i420(first, covers, "blur", memo)
+    mask_i420(second, covers, "blur", memo)
+    fresh = nxt.copy()
+    mask_i420(fresh, covers, "blur")
+    for b in faces:
+        assert np.array_equal(core(first, b), core(second, b))
+        # Without the memo the darker face shows through as a darker mask.
+        assert core(fresh, b).mean() < core(second, b).mean() - 10
+        # With the memo, the first frame's masks are exactly today's.
+        plain = i420.copy()
+        mask_i420(plain, covers, "blur")
+        assert np.array_equal(core(plain, b), core(first, b))
+
+    # Moved by more than the snapping grid (a sixth of the box), so it lands elsewhere.
+    moved = [Box(c.x1 + 150, c.y1, c.x2 + 150, c.y2) for c in covers]
+    third = nxt.copy()
+    mask_i420(third, moved, "blur", memo)
+    again = nxt.copy()
+    mask_i420(again, moved, "blur")
+    assert np.array_equal(third, again)  # new geometry: made from this frame
