@@ -151,7 +151,7 @@ def child_full(clip: Path, boxes: str, out: Path) -> dict:
     if boxes == "-":
         from sanitize.detect.faces import FaceDetector
 
-        detector: object = _Recorder(FaceDetector(fast=True))
+        detector: object = _Recorder(FaceDetector(fast=True, int8=True))
     else:
         detector = _Replay(pickle.loads(Path(boxes).read_bytes()))
     t = time.monotonic()

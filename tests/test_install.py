@@ -28,7 +28,12 @@ import pytest
 from click.testing import CliRunner
 
 from sanitize.cli import main
-from sanitize.install_models import CENTERFACE_FILE, CENTERFACE_INT8_FILE, CENTERFACE_SHA256
+from sanitize.install_models import (
+    CENTERFACE_FILE,
+    CENTERFACE_INT8_FILE,
+    CENTERFACE_SHA256,
+    CENTERFACE_VIDEO_INT8_FILE,
+)
 from sanitize.model_store import PACKAGED_MODELS, model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,9 +150,10 @@ def test_wheel_installs_and_flags_a_gun_from_another_folder(tmp_path: Path) -> N
     step = sh(str(py), "-m", "sanitize.install_models")  # the README's model step
     assert step.returncode == 0, step.stdout + step.stderr
     assert not (site / "models").exists()
-    # The int8 CenterFace is optional (speed): built when it reproduces its sha256.
+    # The int8 CenterFace files are optional (speed): built when they reproduce their sha256.
     assert CENTERFACE_FILE in os.listdir(models)
-    assert set(os.listdir(models)) <= {CENTERFACE_FILE, CENTERFACE_INT8_FILE}
+    assert set(os.listdir(models)) <= {CENTERFACE_FILE, CENTERFACE_INT8_FILE,
+                                       CENTERFACE_VIDEO_INT8_FILE}
 
     shutil.copy(REVOLVER, elsewhere / REVOLVER.name)
     run = sh(str(venv / "bin" / "sanitize"), "run", REVOLVER.name, "-o", "out", "--no-progress")
@@ -166,7 +172,10 @@ def test_wheel_installs_and_flags_a_gun_from_another_folder(tmp_path: Path) -> N
 def test_doctor_says_which_face_path_pictures_take(monkeypatch: pytest.MonkeyPatch) -> None:
     """Speed depends on it: int8 through OpenVINO, or the 3x slower fp32 fallback."""
     res = _doctor(None, monkeypatch)
-    assert "int8 CenterFace through OpenVINO" in res.output, res.output
+    assert "pictures' faces: int8 CenterFace through OpenVINO" in res.output, res.output
+    assert "video faces: int8 CenterFace (first 8 convolutions fp32)" in res.output, res.output
     monkeypatch.setenv("SANITIZE_NO_OPENVINO", "1")
     res = _doctor(None, monkeypatch)
-    assert res.exit_code == 0 and "fp32 CenterFace through onnxruntime" in res.output
+    assert res.exit_code == 0
+    assert "pictures' faces: fp32 CenterFace through onnxruntime" in res.output
+    assert "video faces: fp32 CenterFace through onnxruntime" in res.output

@@ -59,7 +59,7 @@ class Processed:
 
 @pytest.fixture(scope="module")
 def detector() -> FaceDetector:
-    return FaceDetector(fast=True)
+    return FaceDetector(fast=True, int8=True)
 
 
 @pytest.fixture(scope="module", params=list(VARIANTS))
@@ -275,9 +275,9 @@ def test_video_detector_finds_the_same_faces_with_yuface_in_parallel(short_clip:
     before = sessions.threads()
     try:
         sessions.set_threads(1)
-        one = [FaceDetector(fast=True).detect(rgb) for rgb in frames]
+        one = [FaceDetector(fast=True, int8=True).detect(rgb) for rgb in frames]
         sessions.set_threads(2)
-        both = [FaceDetector(fast=True).detect(rgb) for rgb in frames]
+        both = [FaceDetector(fast=True, int8=True).detect(rgb) for rgb in frames]
     finally:
         sessions.set_threads(before)
     assert sum(map(len, one)) > 0

@@ -61,7 +61,7 @@ def test_tracked_masks_and_bytes_repeat(tmp_path: Path) -> None:
     frame and the same bytes, run after run."""
     clip = make_clip(tmp_path / "crowd.mp4", seconds=1.0)
     settings = Settings()
-    detector = FaceDetector(fast=True)
+    detector = FaceDetector(fast=True, int8=True)
     info = probe_video(clip.path, settings)
     plans, digests = [], set()
     for k in range(3):

