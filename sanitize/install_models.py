@@ -124,7 +124,7 @@ _CENTERFACE_FP32_OUTPUTS = ("536", "538", "539", "540")
 # Video frames: the same, with the first 8 convolutions (graph order) also fp32.
 # The all-int8 file lost small faces in video (16 clips at detect_every 4:
 # 99.91 % of (face, frame) pairs masked, 26 missed, against 99.95 %, 14 with
-# fp32); with the first 8 kept fp32, 99.93 %, 22 missed, at 1.4x the analysis
+# fp32); with the first 8 kept fp32, 99.93 %, 22 missed, at 1.5x the analysis
 # speed (bench/results/video_issue11.txt, fourth session).
 CENTERFACE_VIDEO_INT8_FILE = "centerface_int8_video_qdq.onnx"
 CENTERFACE_VIDEO_INT8_SHA256 = "96afaf1d6411b92a91ca33020b184c663ba148e71dd964fe60c1fc64043d8b77"

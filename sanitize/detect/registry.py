@@ -133,7 +133,7 @@ def _build(settings: Settings) -> Detectors:
     # (docs/measurements.md).  It fires on a few blurred ovals (0.25-0.4); the
     # re-check knows those as masks (render._on_masks).  Without the int8 file or
     # OpenVINO it runs fp32 through onnxruntime.
-    # Video frames: CenterFace int8 with its first 8 convolutions fp32, 1.4x the
+    # Video frames: CenterFace int8 with its first 8 convolutions fp32, 1.5x the
     # analysis speed at 99.93 % instead of 99.95 % of faces masked on 16 clips.
     d = Detectors(faces=FaceDetector(gate_yuface=True, int8=True),
                   video_faces=FaceDetector(fast=True, int8=True))
