@@ -178,35 +178,35 @@ def package_lines() -> list[str]:
     return out
 
 
-def face_path_line() -> str:
-    """Which CenterFace the pictures will run: the speed of a run depends on it."""
+def face_path_lines() -> list[str]:
+    """Which CenterFace pictures and video frames will run: a run's speed depends on it."""
+    from sanitize.detect import sessions
+
+    cache = sessions.openvino_cache_dir()
+    kept = (f"compiled once, kept in {cache}" if cache is not None
+            else "compiled in every process: no cache folder (SANITIZE_CACHE_DIR)")
+    return [
+        _face_path("pictures' faces", "int8", f"int8 CenterFace through OpenVINO (the fast "
+                   f"path; {kept})",
+                   "about 3x slower; the fast path needs the openvino package, not switched "
+                   "off by SANITIZE_NO_OPENVINO, and the int8 file from "
+                   "`python -m sanitize.install_models`"),
+        _face_path("video faces", "int8_video", "int8 CenterFace (first 8 convolutions fp32) "
+                   "through OpenVINO (the fast path)",
+                   "analysis about 1.2x slower; the fast path needs openvino and the video "
+                   "int8 file"),
+    ]
+
+
+def _face_path(who: str, variant: str, fast: str, fallback: str) -> str:
     from sanitize.detect import faces, sessions
     from sanitize.install_models import CENTERFACE_SHA256
 
     if sessions.uses_cuda():
-        return "pictures' faces: CenterFace fp32 on CUDA (onnxruntime-gpu)"
-    if faces.centerface_sha256("int8") != CENTERFACE_SHA256:
-        cache = sessions.openvino_cache_dir()
-        kept = (f"compiled once, kept in {cache}" if cache is not None
-                else "compiled in every process: no cache folder (SANITIZE_CACHE_DIR)")
-        return f"pictures' faces: int8 CenterFace through OpenVINO (the fast path; {kept})"
-    return ("pictures' faces: fp32 CenterFace through onnxruntime (about 3x slower; the "
-            "fast path needs the openvino package, not switched off by "
-            "SANITIZE_NO_OPENVINO, and the int8 file from `python -m sanitize.install_models`)")
-
-
-def video_face_path_line() -> str:
-    """Which CenterFace video frames will run."""
-    from sanitize.detect import faces, sessions
-    from sanitize.install_models import CENTERFACE_SHA256
-
-    if sessions.uses_cuda():
-        return "video faces: CenterFace fp32 on CUDA (onnxruntime-gpu)"
-    if faces.centerface_sha256("int8_video") != CENTERFACE_SHA256:
-        return ("video faces: int8 CenterFace (first 8 convolutions fp32) through OpenVINO "
-                "(the fast path)")
-    return ("video faces: fp32 CenterFace through onnxruntime (analysis about 1.2x slower; "
-            "the fast path needs openvino and the video int8 file)")
+        return f"{who}: CenterFace fp32 on CUDA (onnxruntime-gpu)"
+    if faces.centerface_sha256(variant) != CENTERFACE_SHA256:
+        return f"{who}: {fast}"
+    return f"{who}: fp32 CenterFace through onnxruntime ({fallback})"
 
 
 def report() -> tuple[list[str], bool]:
@@ -216,7 +216,7 @@ def report() -> tuple[list[str], bool]:
     lines += ["  " + c.line() for c in models]
     lines += ["", "video codecs"] + ["  " + c.line() for c in codecs]
     lines += ["", "tools"] + ["  " + c.line() for c in tools]
-    lines += ["", *package_lines(), "", face_path_line(), video_face_path_line(), ""]
+    lines += ["", *package_lines(), "", *face_path_lines(), ""]
     failed = [c for c in models + codecs if c.failed]
     if failed:
         names = ", ".join(c.name for c in failed)

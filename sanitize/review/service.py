@@ -317,8 +317,8 @@ class ReviewService:
             frame = _frame_at(plan, t)
         self.store.append(self.reviewer, ref.rel, plan.sha256, rid, EDIT,
                           _reason(body.get("reason")), {"frame": frame, "box": _box(box)})
-        edited = next(t for t in self.ref(fid).state.decisions.added if t.id == rid)
-        return region_json(plan, edited, self.ref(fid).state.decisions)
+        d = self.ref(fid).state.decisions
+        return region_json(plan, next(t for t in d.added if t.id == rid), d)
 
     @_decision
     def set_flag(self, fid: str, flag_id: str, state: Any, reason: Any) -> dict[str, Any]:
@@ -632,9 +632,6 @@ def _added_track(plan: RenderPlan, rid: str, kind: str, body: dict[str, Any],
     if plan.media.kind is MediaKind.IMAGE:
         return Track(rid, kind, {0: _parse_box(body.get("box"), plan)}, {}, REVIEWER, STILL,
                      label=f"{kind} (added)")
-    def frame_at(t: float) -> int:
-        return _frame_at(plan, t)
-
     dur = _duration(plan) or 0.0
     keys = body.get("keyframes")
     boxes: dict[int, Box] = {}
@@ -644,7 +641,7 @@ def _added_track(plan: RenderPlan, rid: str, kind: str, body: dict[str, Any],
         for k in keys:
             if not isinstance(k, dict):
                 raise ReviewError(400, "keyframes must be a non-empty list of {t, box}")
-            boxes[frame_at(_time(k.get("t"), plan, "t"))] = _parse_box(k.get("box"), plan)
+            boxes[_frame_at(plan, _time(k.get("t"), plan, "t"))] = _parse_box(k.get("box"), plan)
         times = [plan.frame_times[i] for i in boxes]
         t0 = _time(body["t_start"], plan, "t_start") if "t_start" in body else min(times)
         t1 = _time(body["t_end"], plan, "t_end") if "t_end" in body else max(times)
@@ -652,14 +649,15 @@ def _added_track(plan: RenderPlan, rid: str, kind: str, body: dict[str, Any],
         t0 = _time(body.get("t_start", 0.0), plan, "t_start")
         t1 = _time(body.get("t_end", dur), plan, "t_end")
         anchor = _time(body.get("t", t0), plan, "t")
-        boxes[frame_at(anchor)] = _parse_box(body.get("box"), plan)
+        boxes[_frame_at(plan, anchor)] = _parse_box(body.get("box"), plan)
     if t1 < t0:
         raise ReviewError(400, "t_end must not be before t_start")
     if body.get("track") is True:
         from sanitize.review.tracker import track_box
 
         (start_frame, start_box), = sorted(boxes.items())[:1]
-        boxes = track_box(svc, plan, start_frame, start_box, frame_at(t0), frame_at(t1))
+        boxes = track_box(svc, plan, start_frame, start_box,
+                          _frame_at(plan, t0), _frame_at(plan, t1))
     return Track(rid, kind, boxes, {}, REVIEWER, KEYFRAMES, label=f"{kind} (added)",
                  t_start=t0, t_end=t1 + 1e-3)
 

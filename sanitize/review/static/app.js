@@ -473,9 +473,8 @@
       const quiet = ghost || (r.action === 'blur' && !sugg && !manual ? ' ghost' : '');
       draw(box, `region ${r.action}${sugg}${manual ? ' added' : ''}${sel ? ' selected' : quiet}`, label, { 'data-region': r.id });
     }
-    const editable = S.selected && S.selected.type === 'region'
-      && (S.detail.regions || []).find((r) => r.id === S.selected.id && r.source === 'reviewer');
-    const drawn = editable && !(S.drag && S.drag.edit) && drawnBoxAt(editable, tNow);
+    const editable = selectedDrawn();
+    const drawn = editable && !(S.drag && S.drag.edit) && boxAt(editable, tNow);
     if (drawn) {
       // Corner handles: this box can be moved (drag inside) and resized (drag a corner or edge).
       const s = 7 * px;
@@ -511,22 +510,20 @@
     return [Math.min(W, Math.max(0, x)), Math.min(H, Math.max(0, y))];
   }
 
-  // A box the reviewer drew, as drawn (not grown), on the frame shown: where moving or
-  // resizing it starts. Video: linear between its keyframes, held before and after.
-  function drawnBoxAt(r, tNow) {
-    if (!isVideo()) return r.box;
-    if (r.t_start != null && tNow < r.t_start - 1e-6) return null;
-    if (r.t_end != null && tNow > r.t_end + 1e-6) return null;
-    return (r.keyframes || []).length ? betweenKeyframes(r.keyframes, tNow) : r.box;
+  // The selected region when a reviewer drew it (only those can be moved or resized).
+  // Its box on a frame is boxAt(r, t) without the frame's grown boxes: as drawn, which
+  // is where moving or resizing it starts.
+  function selectedDrawn() {
+    if (!S.detail || !S.selected || S.selected.type !== 'region') return null;
+    return (S.detail.regions || []).find((r) => r.id === S.selected.id && r.source === 'reviewer') || null;
   }
 
   // The selected drawn box under the pointer, and which part of it: a corner or an edge
   // (within a few screen pixels) resizes, the inside moves. Detected boxes are never
   // edited: shrinking one could uncover a face; another box can always be drawn.
   function editTarget([x, y]) {
-    if (!S.detail || !S.selected || S.selected.type !== 'region') return null;
-    const r = (S.detail.regions || []).find((o) => o.id === S.selected.id && o.source === 'reviewer');
-    const b = r && drawnBoxAt(r, frameTime(S.frame));
+    const r = selectedDrawn();
+    const b = r && boxAt(r, frameTime(S.frame));
     if (!b) return null;
     const rect = $('#frame').getBoundingClientRect();
     const tol = (8 * sourceSize()[0]) / Math.max(1, rect.width);
